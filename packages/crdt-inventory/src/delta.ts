@@ -1,0 +1,66 @@
+import type { ReplicaId, ReservationId, Sku, StoreId } from './ids.js';
+
+/**
+ * The entries of the CRDT in their wire/storage shape. Every entry is written
+ * by exactly one replica and only ever grows, so merging two copies of an
+ * entry is taking the maximum (for reservations: the later status).
+ */
+
+/** P[replica] and N[replica] of the counter (store, sku). */
+export interface CounterEntry {
+  store: StoreId;
+  sku: Sku;
+  replica: ReplicaId;
+  /** Total units this replica ever added. */
+  p: number;
+  /** Total units this replica ever removed. */
+  n: number;
+}
+
+/** T[from→to] of the counter (store, sku): rights `from` handed to `to`, in total. */
+export interface TransferEntry {
+  store: StoreId;
+  sku: Sku;
+  from: ReplicaId;
+  to: ReplicaId;
+  amount: number;
+}
+
+export type ReservationStatus = 'active' | 'committed' | 'released';
+
+/** A cart hold. Only `owner` ever changes it; status moves forward only. */
+export interface ReservationRecord {
+  id: ReservationId;
+  store: StoreId;
+  sku: Sku;
+  owner: ReplicaId;
+  qty: number;
+  /** Epoch milliseconds; the hold is expired when expiresAt <= now. */
+  expiresAt: number;
+  status: ReservationStatus;
+}
+
+/**
+ * A delta state: a set of entries. A delta from one mutation, a batch of many,
+ * the changes since a sequence number and a full state all have this shape.
+ */
+export interface Delta {
+  entries: CounterEntry[];
+  transfers: TransferEntry[];
+  reservations: ReservationRecord[];
+}
+
+export function emptyDelta(): Delta {
+  return { entries: [], transfers: [], reservations: [] };
+}
+
+export function isEmptyDelta(d: Delta): boolean {
+  return d.entries.length === 0 && d.transfers.length === 0 && d.reservations.length === 0;
+}
+
+/** Rank of a status: a record can only move to a higher rank. */
+export function statusRank(status: ReservationStatus): number {
+  // committed > released so that two conflicting terminal states (which only
+  // a buggy owner could produce) still merge deterministically.
+  return status === 'active' ? 0 : status === 'released' ? 1 : 2;
+}

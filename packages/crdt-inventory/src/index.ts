@@ -1,0 +1,11 @@
+export * from './ids.js';
+export * from './delta.js';
+export * from './errors.js';
+export { Counter } from './counter.js';
+export { InventoryState, digestOf } from './state.js';
+export * from './operations.js';
+export * from './reservations.js';
+export * from './availability.js';
+export * from './events.js';
+export { hash64 } from './hash.js';
+export { checkQty } from './quantity.js';

@@ -1,0 +1,217 @@
+import { Counter } from './counter.js';
+import {
+  emptyDelta,
+  statusRank,
+  type CounterEntry,
+  type Delta,
+  type ReservationRecord,
+  type TransferEntry,
+} from './delta.js';
+import { hash64 } from './hash.js';
+import type { ReplicaId, ReservationId, Sku, StoreId } from './ids.js';
+
+interface StoredReservation {
+  rec: ReservationRecord;
+  seq: number;
+}
+
+/**
+ * The merged inventory of many stores: one bounded counter per (store, sku)
+ * plus reservation records. Mutated in place for speed; every change bumps
+ * `seq` and stamps the changed counter or reservation with it, so
+ * `changedSince(seq)` yields the coalesced catch-up delta.
+ *
+ * Merge is the entry-wise maximum, so applying any delta any number of times,
+ * in any order, converges.
+ */
+export class InventoryState {
+  private readonly stores = new Map<StoreId, Map<Sku, Counter>>();
+  private readonly reservationsById = new Map<ReservationId, StoredReservation>();
+  private readonly replicaIndex = new Map<ReplicaId, number>();
+  private readonly replicaNames: ReplicaId[] = [];
+  /** Monotonic change counter, local to this copy (not replicated). */
+  private seqValue = 0;
+
+  get seq(): number {
+    return this.seqValue;
+  }
+
+  /** Interns a replica id to a small integer. */
+  replicaNumber(replica: ReplicaId): number {
+    let idx = this.replicaIndex.get(replica);
+    if (idx === undefined) {
+      idx = this.replicaNames.length;
+      this.replicaNames.push(replica);
+      this.replicaIndex.set(replica, idx);
+    }
+    return idx;
+  }
+
+  /** The replica number if this replica was ever seen, else -1 (no interning). */
+  knownReplicaNumber(replica: ReplicaId): number {
+    return this.replicaIndex.get(replica) ?? -1;
+  }
+
+  replicaName(idx: number): ReplicaId {
+    return this.replicaNames[idx]!;
+  }
+
+  counter(store: StoreId, sku: Sku): Counter | undefined {
+    return this.stores.get(store)?.get(sku);
+  }
+
+  /** The counter, created empty if absent. */
+  counterFor(store: StoreId, sku: Sku): Counter {
+    let bySku = this.stores.get(store);
+    if (bySku === undefined) {
+      bySku = new Map();
+      this.stores.set(store, bySku);
+    }
+    let c = bySku.get(sku);
+    if (c === undefined) {
+      c = new Counter();
+      bySku.set(sku, c);
+    }
+    return c;
+  }
+
+  storeIds(): StoreId[] {
+    return [...this.stores.keys()];
+  }
+
+  skus(store: StoreId): Sku[] {
+    return [...(this.stores.get(store)?.keys() ?? [])];
+  }
+
+  counterCount(): number {
+    let n = 0;
+    for (const m of this.stores.values()) n += m.size;
+    return n;
+  }
+
+  reservation(id: ReservationId): ReservationRecord | undefined {
+    return this.reservationsById.get(id)?.rec;
+  }
+
+  reservations(): IterableIterator<ReservationRecord> {
+    const it = this.reservationsById.values();
+    return (function* () {
+      for (const s of it) yield s.rec;
+    })();
+  }
+
+  /** Marks a counter changed at a new sequence number. */
+  touch(c: Counter): void {
+    c.seq = ++this.seqValue;
+  }
+
+  /**
+   * Joins a delta into this state. Returns the part of it that changed
+   * something (the effective delta), reusing the input's objects.
+   */
+  applyDelta(delta: Delta): Delta {
+    const out = emptyDelta();
+    for (const e of delta.entries) if (this.mergeEntry(e)) out.entries.push(e);
+    for (const t of delta.transfers) if (this.mergeTransferEntry(t)) out.transfers.push(t);
+    for (const r of delta.reservations) if (this.mergeReservation(r)) out.reservations.push(r);
+    return out;
+  }
+
+  /** Joins another full state into this one. */
+  merge(other: InventoryState): Delta {
+    return this.applyDelta(other.toDelta());
+  }
+
+  mergeEntry(e: CounterEntry): boolean {
+    const c = this.counterFor(e.store, e.sku);
+    if (!c.mergePN(this.replicaNumber(e.replica), e.p, e.n)) return false;
+    this.touch(c);
+    return true;
+  }
+
+  mergeTransferEntry(t: TransferEntry): boolean {
+    const c = this.counterFor(t.store, t.sku);
+    if (!c.mergeTransfer(this.replicaNumber(t.from), this.replicaNumber(t.to), t.amount)) return false;
+    this.touch(c);
+    return true;
+  }
+
+  mergeReservation(r: ReservationRecord): boolean {
+    const existing = this.reservationsById.get(r.id);
+    if (existing !== undefined && statusRank(r.status) <= statusRank(existing.rec.status)) return false;
+    const rec: ReservationRecord = { ...r };
+    const seq = ++this.seqValue;
+    this.reservationsById.set(r.id, { rec, seq });
+    const c = this.counterFor(r.store, r.sku);
+    const holds = (c.holds ?? []).filter((h) => h.id !== r.id);
+    if (rec.status === 'active') holds.push(rec);
+    c.holds = holds.length > 0 ? holds : null;
+    c.seq = seq;
+    return true;
+  }
+
+  /** Every entry changed after `seq` (exclusive), optionally for one store: the catch-up delta. */
+  changedSince(seq: number, store?: StoreId): Delta {
+    const out = emptyDelta();
+    const stores = store === undefined ? this.stores : new Map([[store, this.stores.get(store) ?? new Map()]]);
+    for (const [s, bySku] of stores) {
+      for (const [k, c] of bySku) if (c.seq > seq) this.appendCounter(out, s, k, c);
+    }
+    for (const { rec, seq: rs } of this.reservationsById.values()) {
+      if (rs > seq && (store === undefined || rec.store === store)) out.reservations.push({ ...rec });
+    }
+    return out;
+  }
+
+  /** The full state (optionally of one store) as a delta. */
+  toDelta(store?: StoreId): Delta {
+    return this.changedSince(-1, store);
+  }
+
+  /** The entries one replica wrote (for verifying it against its event fold). */
+  entriesOf(replica: ReplicaId, store?: StoreId): Delta {
+    const full = this.toDelta(store);
+    return {
+      entries: full.entries.filter((e) => e.replica === replica),
+      transfers: full.transfers.filter((t) => t.from === replica),
+      reservations: full.reservations.filter((r) => r.owner === replica),
+    };
+  }
+
+  /**
+   * A stable digest of one store's state: equal states give equal digests
+   * whatever order their entries arrived in. Anti-entropy compares these.
+   */
+  digest(store: StoreId): string {
+    return digestOf(this.toDelta(store));
+  }
+
+  private appendCounter(out: Delta, store: StoreId, sku: Sku, c: Counter): void {
+    const pn = c.pn;
+    for (let i = 0; i < pn.length; i += 3) {
+      out.entries.push({ store, sku, replica: this.replicaNames[pn[i]!]!, p: pn[i + 1]!, n: pn[i + 2]! });
+    }
+    const t = c.t;
+    if (t !== null) {
+      for (let i = 0; i < t.length; i += 3) {
+        out.transfers.push({
+          store,
+          sku,
+          from: this.replicaNames[t[i]!]!,
+          to: this.replicaNames[t[i + 1]!]!,
+          amount: t[i + 2]!,
+        });
+      }
+    }
+  }
+}
+
+/** Canonical, order-independent digest of a delta's entries. */
+export function digestOf(d: Delta): string {
+  const lines: string[] = [];
+  for (const e of d.entries) if (e.p !== 0 || e.n !== 0) lines.push(`e|${e.sku}|${e.replica}|${e.p}|${e.n}`);
+  for (const t of d.transfers) if (t.amount !== 0) lines.push(`t|${t.sku}|${t.from}|${t.to}|${t.amount}`);
+  for (const r of d.reservations) lines.push(`r|${r.id}|${r.sku}|${r.owner}|${r.qty}|${r.expiresAt}|${r.status}`);
+  lines.sort();
+  return hash64(lines.join('\n'));
+}
