@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { replicaId, storeId, type StoreId } from '@scoville/crdt-inventory';
+import { dataPaths, ensureDir, removeRuntime, writeRuntime } from './data-dir.js';
+import { createApp, type SyncStatus } from './http/app.js';
+import { AgentInventory } from './inventory/agent-inventory.js';
+import { WriteService } from './inventory/write-service.js';
+import { NotInitializedError } from './store/errors.js';
+import { SqliteAgentStore } from './store/sqlite-store.js';
+
+/** Creates the data folder and the agent's identity (store id + a fresh replica id). */
+export function initAgent(dataDir: string, store: string, now = Date.now()): { store: StoreId; replica: string; path: string } {
+  const sid = storeId(store);
+  const paths = dataPaths(dataDir);
+  ensureDir(paths.root);
+  const db = new SqliteAgentStore(paths.db);
+  try {
+    // A replica id is never reused: store + random suffix, created once here.
+    const replica = replicaId(`${sid}.${randomBytes(6).toString('hex')}`);
+    db.createIdentity({ store: sid, replica, createdAt: now });
+    return { store: sid, replica, path: paths.db };
+  } finally {
+    db.close();
+  }
+}
+
+/** Opens an initialised agent's store and inventory (no network). */
+export function openAgent(dataDir: string) {
+  const paths = dataPaths(dataDir);
+  if (!existsSync(paths.db)) throw new NotInitializedError(paths.root);
+  const store = new SqliteAgentStore(paths.db);
+  const identity = store.identity();
+  if (!identity) {
+    store.close();
+    throw new NotInitializedError(paths.root);
+  }
+  const inventory = new AgentInventory(store, identity);
+  return { store, identity, inventory, paths };
+}
+
+export interface StartOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  terminalToken?: string | null;
+  /** How often expired holds are released (ms). */
+  expiryIntervalMs?: number;
+  syncStatus?: () => SyncStatus;
+}
+
+export interface RunningAgent {
+  url: string;
+  inventory: AgentInventory;
+  writes: WriteService;
+  store: SqliteAgentStore;
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** Serves the POS API for the agent in `dataDir`. */
+export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
+  const host = opts.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !opts.terminalToken) {
+    throw new Error(`listening on ${host} exposes the POS API beyond this machine: pass --terminal-token`);
+  }
+  const { store, inventory, paths } = openAgent(opts.dataDir);
+  const writes = new WriteService(store, inventory);
+  const startedAt = Date.now();
+  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: opts.syncStatus, startedAt });
+
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  writeRuntime(paths.root, { url, pid: process.pid, startedAt });
+
+  const expiry = setInterval(() => {
+    writes.internal(() => inventory.expireHolds(Date.now())).catch(() => {});
+  }, opts.expiryIntervalMs ?? 5_000);
+  expiry.unref();
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(expiry);
+      // Stop accepting, let in-flight requests finish, then cut idle/SSE links.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const s = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+      s.closeIdleConnections?.();
+      const force = setTimeout(() => s.closeAllConnections?.(), 2_000);
+      await closed;
+      clearTimeout(force);
+      writes.close();
+      store.close();
+      removeRuntime(paths.root, process.pid);
+    })();
+    return stopping;
+  };
+  return { url, inventory, writes, store, stop };
+}

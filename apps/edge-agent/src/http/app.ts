@@ -1,0 +1,287 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Sku } from '@scoville/crdt-inventory';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+import type { AgentInventory } from '../inventory/agent-inventory.js';
+import type { Answer, WriteService } from '../inventory/write-service.js';
+import type { CatalogItem } from '../store/agent-store.js';
+import { errorResponse, validationError } from './errors.js';
+import {
+  adjustmentBody,
+  catalogBody,
+  countBody,
+  holdActionBody,
+  holdBody,
+  holdIdParam,
+  restockBody,
+  saleBody,
+  skuParam,
+} from './schemas.js';
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** What `GET /status` reports about sync; the sync client provides it. */
+export interface SyncStatus {
+  hub: string | null;
+  online: boolean;
+  unackedBatches: number;
+  unackedEvents: number;
+  lastAckAt: number | null;
+  lastError: string | null;
+}
+
+export interface AppDeps {
+  inventory: AgentInventory;
+  writes: WriteService;
+  clock?: () => number;
+  /** When set, every request but /health must carry `Authorization: Bearer <token>`. */
+  terminalToken?: string | null;
+  syncStatus?: () => SyncStatus;
+  startedAt?: number;
+}
+
+const OFFLINE: SyncStatus = { hub: null, online: false, unackedBatches: 0, unackedEvents: 0, lastAckAt: null, lastError: null };
+
+/** The POS API of one store. Thin: validation here, decisions in AgentInventory. */
+export function createApp(deps: AppDeps): Hono {
+  const { inventory, writes } = deps;
+  const clock = deps.clock ?? Date.now;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) }));
+    return errorResponse(c, 500, 'internal', 'the agent could not complete the request; nothing was changed');
+  });
+  app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+
+  app.get('/health', (c) => c.json({ ok: true }));
+
+  if (deps.terminalToken) {
+    const expected = Buffer.from(deps.terminalToken);
+    app.use('*', async (c, next) => {
+      const header = c.req.header('authorization') ?? '';
+      const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return errorResponse(c, 401, 'unauthorized', 'a valid terminal token is required (Authorization: Bearer <token>)');
+      }
+      await next();
+    });
+  }
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c, 413, 'body_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
+    }),
+  );
+
+  const send = (c: Context, a: Answer): Response => {
+    if (a.replayed) c.header('Idempotent-Replayed', 'true');
+    return c.json(a.body as object, a.status as ContentfulStatusCode);
+  };
+
+  app.post('/sales', async (c) => {
+    const body = await parse(c, saleBody);
+    if (body instanceof Response) return body;
+    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
+    return send(
+      c,
+      await writes.write({
+        route: 'POST /sales',
+        idempotencyKey: body.idempotencyKey,
+        request: body,
+        terminal: body.terminal ?? null,
+        run: (ctx) => inventory.sell(lines, { ...ctx, force: body.force === true }),
+      }),
+    );
+  });
+
+  app.post('/restocks', async (c) => {
+    const body = await parse(c, restockBody);
+    if (body instanceof Response) return body;
+    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
+    return send(
+      c,
+      await writes.write({
+        route: 'POST /restocks',
+        idempotencyKey: body.idempotencyKey,
+        request: body,
+        terminal: body.terminal ?? null,
+        run: (ctx) => inventory.restock(lines, ctx),
+      }),
+    );
+  });
+
+  app.post('/adjustments', async (c) => {
+    const body = await parse(c, adjustmentBody);
+    if (body instanceof Response) return body;
+    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
+    return send(
+      c,
+      await writes.write({
+        route: 'POST /adjustments',
+        idempotencyKey: body.idempotencyKey,
+        request: body,
+        terminal: body.terminal ?? null,
+        run: (ctx) => inventory.adjust(lines, body.reason, ctx),
+      }),
+    );
+  });
+
+  app.post('/counts', async (c) => {
+    const body = await parse(c, countBody);
+    if (body instanceof Response) return body;
+    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, count: l.count }));
+    return send(
+      c,
+      await writes.write({
+        route: 'POST /counts',
+        idempotencyKey: body.idempotencyKey,
+        request: body,
+        terminal: body.terminal ?? null,
+        run: (ctx) => inventory.count(lines, ctx),
+      }),
+    );
+  });
+
+  app.post('/holds', async (c) => {
+    const body = await parse(c, holdBody);
+    if (body instanceof Response) return body;
+    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
+    const holdId = `h${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
+    return send(
+      c,
+      await writes.write({
+        route: 'POST /holds',
+        idempotencyKey: body.idempotencyKey,
+        request: body,
+        terminal: body.terminal ?? null,
+        run: (ctx) => inventory.hold(holdId, lines, (body.ttlSeconds ?? 0) * 1000, ctx),
+      }),
+    );
+  });
+
+  const holdAction = (action: 'commit' | 'release') => async (c: Context) => {
+    const id = holdIdParam.safeParse(c.req.param('id'));
+    if (!id.success) return validationError(c, id.error);
+    let raw: unknown;
+    if (c.req.header('content-length') !== undefined && c.req.header('content-length') !== '0') {
+      const parsed = await parse(c, holdActionBody);
+      if (parsed instanceof Response) return parsed;
+      raw = parsed;
+    }
+    const body = (raw ?? {}) as { idempotencyKey?: string; terminal?: string };
+    const holdId = id.data;
+    return send(
+      c,
+      await writes.write({
+        route: `${action} hold`,
+        // Committing or releasing a hold is idempotent by nature: the hold id is the key.
+        idempotencyKey: body.idempotencyKey ?? `${action}:${holdId}`,
+        request: { holdId },
+        terminal: body.terminal ?? null,
+        successStatus: 200,
+        run: (ctx) => (action === 'commit' ? inventory.commitHold(holdId, ctx) : inventory.releaseHold(holdId, ctx)),
+      }),
+    );
+  };
+  app.post('/holds/:id/commit', holdAction('commit'));
+  app.delete('/holds/:id', holdAction('release'));
+
+  app.get('/holds/:id', (c) => {
+    const id = holdIdParam.safeParse(c.req.param('id'));
+    if (!id.success) return validationError(c, id.error);
+    const recs = inventory.holdRecords(id.data);
+    if (recs.length === 0) return errorResponse(c, 404, 'hold_not_found', `no hold ${id.data}`);
+    const now = clock();
+    const first = recs[0]!;
+    const status = first.status === 'active' && first.expiresAt <= now ? 'expired' : first.status;
+    return c.json({ holdId: id.data, status, expiresAt: first.expiresAt, lines: recs.map((r) => ({ sku: r.sku, qty: r.qty })) });
+  });
+
+  app.get('/stock', (c) => c.json({ store: inventory.identity.store, at: clock(), items: inventory.allStock(clock()) }));
+
+  app.get('/stock/:sku', (c) => {
+    const sku = skuParam.safeParse(c.req.param('sku'));
+    if (!sku.success) return validationError(c, sku.error);
+    if (!inventory.isKnown(sku.data as Sku)) return errorResponse(c, 404, 'unknown_sku', `unknown SKU: ${sku.data}`);
+    return c.json(inventory.stock(sku.data as Sku, clock()));
+  });
+
+  app.get('/catalog', (c) => c.json({ items: inventory.store.catalog() }));
+
+  app.put('/catalog', async (c) => {
+    const body = await parse(c, catalogBody);
+    if (body instanceof Response) return body;
+    const now = clock();
+    const items: CatalogItem[] = body.items.map((i) => ({
+      sku: i.sku as Sku,
+      name: i.name,
+      priceCents: i.priceCents ?? null,
+      lowStockThreshold: i.lowStockThreshold ?? 0,
+      safetyStock: i.safetyStock ?? 0,
+      updatedAt: now,
+    }));
+    await writes.internal(() => inventory.store.upsertCatalog(items));
+    inventory.refreshCatalog();
+    return c.json({ upserted: items.length });
+  });
+
+  app.get('/status', (c) => {
+    const sync = deps.syncStatus?.() ?? OFFLINE;
+    return c.json({
+      store: inventory.identity.store,
+      replica: inventory.identity.replica,
+      startedAt: deps.startedAt ?? null,
+      events: inventory.lastEventSeq,
+      skus: inventory.allStock(clock()).length,
+      commits: writes.commits.stats,
+      sync,
+    });
+  });
+
+  app.get('/events', (c) =>
+    streamSSE(c, async (stream) => {
+      let id = 0;
+      const queue: string[] = [];
+      let wake: (() => void) | null = null;
+      const off = inventory.onChange((change) => {
+        queue.push(JSON.stringify(change));
+        wake?.();
+      });
+      stream.onAbort(() => {
+        off();
+        wake?.();
+      });
+      await stream.writeSSE({ event: 'hello', data: JSON.stringify({ store: inventory.identity.store }) });
+      while (!stream.aborted) {
+        while (queue.length > 0) await stream.writeSSE({ event: 'stock', id: String(++id), data: queue.shift()! });
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 15_000).unref();
+        });
+        wake = null;
+        if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+      }
+      off();
+    }),
+  );
+
+  return app;
+}
+
+async function parse<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S> | Response> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    return errorResponse(c, 400, 'invalid_json', 'the request body is not valid JSON');
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) return validationError(c, result.error);
+  return result.data;
+}

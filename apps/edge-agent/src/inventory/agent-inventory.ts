@@ -1,0 +1,385 @@
+import {
+  DEFAULT_HOLD_TTL_MS,
+  InventoryState,
+  availability,
+  commitReservation,
+  createReservation,
+  decrement,
+  eventIdFor,
+  expiredReservations,
+  increment,
+  releaseReservation,
+  rights,
+  type AdjustmentReason,
+  type Delta,
+  type EventType,
+  type InventoryEvent,
+  type ReservationId,
+  type ReservationRecord,
+  type Sku,
+} from '@scoville/crdt-inventory';
+import type { AgentStore, CatalogItem, Identity } from '../store/agent-store.js';
+import { DomainError } from './domain-error.js';
+
+export interface Line {
+  sku: Sku;
+  qty: number;
+}
+
+export interface StockView {
+  sku: Sku;
+  name: string | null;
+  onHand: number;
+  held: number;
+  safetyStock: number;
+  available: number;
+  availableRaw: number;
+  rights: number;
+  lowStock: boolean;
+  lastChange: number | null;
+}
+
+export interface WriteContext {
+  now: number;
+  terminal?: string | null;
+  idempotencyKey?: string | null;
+}
+
+export interface StockChange {
+  event: InventoryEvent;
+  stock: StockView;
+}
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: DomainError };
+
+const fail = <T>(error: DomainError): Outcome<T> => ({ ok: false, error });
+
+/**
+ * The store's inventory: the CRDT state in memory, made durable through the
+ * AgentStore. Every method here runs synchronously inside one store
+ * transaction (GroupCommit calls them); it checks everything before it
+ * changes anything, so a refusal leaves memory and disk untouched.
+ */
+export class AgentInventory {
+  state = new InventoryState();
+  private nextSeq = 1;
+  private nextChange = 1;
+  private readonly lastChangeAt = new Map<Sku, number>();
+  private catalogCache = new Map<Sku, CatalogItem>();
+  private readonly listeners = new Set<(change: StockChange) => void>();
+  /** Changes applied in the open transaction, announced after it commits. */
+  private pendingChanges: StockChange[] = [];
+
+  constructor(
+    readonly store: AgentStore,
+    readonly identity: Identity,
+  ) {
+    this.reload();
+  }
+
+  /** Rebuilds memory from disk (at start, and after a failed transaction). */
+  reload(): void {
+    const loaded = this.store.load(this.identity.store);
+    const fresh = new InventoryState();
+    fresh.applyDelta(loaded.delta);
+    this.state = fresh;
+    this.nextSeq = loaded.lastEventSeq + 1;
+    this.nextChange = loaded.lastChange + 1;
+    this.catalogCache = new Map(this.store.catalog().map((c) => [c.sku, c]));
+    this.pendingChanges = [];
+    this.lastChangeAt.clear();
+    let after = 0;
+    for (;;) {
+      const events = this.store.events(after, 10_000);
+      if (events.length === 0) break;
+      for (const e of events) this.lastChangeAt.set(e.sku, e.at);
+      after = events[events.length - 1]!.seq;
+    }
+  }
+
+  get lastEventSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  get lastChange(): number {
+    return this.nextChange - 1;
+  }
+
+  onChange(listener: (change: StockChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Called after the transaction that made the pending changes committed. */
+  announce(): void {
+    const changes = this.pendingChanges;
+    this.pendingChanges = [];
+    for (const c of changes) for (const l of this.listeners) l(c);
+  }
+
+  /** Drops unannounced changes (their transaction rolled back). */
+  discardPending(): void {
+    this.pendingChanges = [];
+  }
+
+  isKnown(sku: Sku): boolean {
+    return this.catalogCache.has(sku) || this.state.counter(this.identity.store, sku) !== undefined;
+  }
+
+  catalogItem(sku: Sku): CatalogItem | undefined {
+    return this.catalogCache.get(sku);
+  }
+
+  refreshCatalog(): void {
+    this.catalogCache = new Map(this.store.catalog().map((c) => [c.sku, c]));
+  }
+
+  stock(sku: Sku, now: number): StockView {
+    const item = this.catalogCache.get(sku);
+    const safety = item?.safetyStock ?? 0;
+    const a = availability(this.state, this.identity.store, sku, now, safety);
+    const threshold = item?.lowStockThreshold ?? 0;
+    return {
+      sku,
+      name: item?.name ?? null,
+      onHand: a.onHand,
+      held: a.held,
+      safetyStock: safety,
+      available: a.available,
+      availableRaw: a.availableRaw,
+      rights: rights(this.state, this.identity.store, sku, this.identity.replica, now),
+      lowStock: threshold > 0 && a.onHand - a.held <= threshold,
+      lastChange: this.lastChangeAt.get(sku) ?? null,
+    };
+  }
+
+  allStock(now: number): StockView[] {
+    const skus = new Set<Sku>([...this.catalogCache.keys(), ...this.state.skus(this.identity.store)]);
+    return [...skus].sort().map((s) => this.stock(s, now));
+  }
+
+  // ---- writes (run inside a store transaction) ----
+
+  sell(lines: readonly Line[], ctx: WriteContext & { force?: boolean }): Outcome<{ lines: StockView[]; forced: boolean; events: string[] }> {
+    const totals = sumBySku(lines);
+    const unknown = [...totals.keys()].filter((s) => !this.isKnown(s));
+    if (unknown.length > 0) return fail(unknownSku(unknown));
+    if (ctx.force !== true) {
+      const short = [...totals]
+        .map(([sku, qty]) => ({ sku, requested: qty, available: Math.max(0, this.rightsOf(sku, ctx.now)) }))
+        .filter((l) => l.available < l.requested);
+      if (short.length > 0) {
+        return fail(
+          new DomainError('insufficient_stock', `not enough stock for ${short.map((s) => s.sku).join(', ')}`, 409, {
+            lines: short,
+          }),
+        );
+      }
+    }
+    let forced = false;
+    const events: string[] = [];
+    for (const line of lines) {
+      const r = decrement(this.state, {
+        store: this.identity.store,
+        sku: line.sku,
+        replica: this.identity.replica,
+        qty: line.qty,
+        force: true,
+        now: ctx.now,
+      });
+      if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
+      forced ||= r.forced;
+      events.push(this.record('sale', line.sku, line.qty, ctx, r.delta, { forced: r.forced }).id);
+    }
+    return { ok: true, value: { lines: this.views(totals.keys(), ctx.now), forced, events } };
+  }
+
+  restock(lines: readonly Line[], ctx: WriteContext): Outcome<{ lines: StockView[]; events: string[] }> {
+    const events: string[] = [];
+    for (const line of lines) {
+      const r = increment(this.state, { store: this.identity.store, sku: line.sku, replica: this.identity.replica, qty: line.qty });
+      if (!r.ok) return fail(new DomainError(r.refusal.code, r.refusal.message, 422));
+      events.push(this.record('restock', line.sku, line.qty, ctx, r.delta).id);
+    }
+    return { ok: true, value: { lines: this.views(sumBySku(lines).keys(), ctx.now), events } };
+  }
+
+  /**
+   * Signed adjustments. Removals are physical facts (damaged, stolen), so
+   * they are recorded even past this replica's rights, as a deficit.
+   */
+  adjust(
+    lines: readonly Line[],
+    reason: AdjustmentReason,
+    ctx: WriteContext,
+    counts?: ReadonlyMap<Sku, number>,
+  ): Outcome<{ lines: StockView[]; events: string[] }> {
+    const unknown = [...new Set(lines.map((l) => l.sku))].filter((s) => !this.isKnown(s) && counts === undefined);
+    if (unknown.length > 0) return fail(unknownSku(unknown));
+    const events: string[] = [];
+    for (const line of lines) {
+      const extra = { reason, count: counts?.get(line.sku) ?? null };
+      if (line.qty === 0) {
+        // A count that matched: nothing changes, but the check is on record.
+        events.push(this.record('adjustment', line.sku, 0, ctx, { entries: [], transfers: [], reservations: [] }, extra).id);
+        continue;
+      }
+      const op = { store: this.identity.store, sku: line.sku, replica: this.identity.replica, qty: Math.abs(line.qty) };
+      const r = line.qty > 0 ? increment(this.state, op) : decrement(this.state, { ...op, force: true, now: ctx.now });
+      if (!r.ok) return fail(new DomainError(r.refusal.code, r.refusal.message, 422));
+      events.push(this.record('adjustment', line.sku, line.qty, ctx, r.delta, extra).id);
+    }
+    return { ok: true, value: { lines: this.views(sumBySku(lines).keys(), ctx.now), events } };
+  }
+
+  /** Sets absolute shelf counts, recorded as the cycle_count adjustments that reach them. */
+  count(lines: readonly { sku: Sku; count: number }[], ctx: WriteContext): Outcome<{ lines: StockView[]; events: string[] }> {
+    const seen = new Set<Sku>();
+    for (const l of lines) {
+      if (seen.has(l.sku)) return fail(new DomainError('duplicate_sku', `${l.sku} is counted twice in one request`, 400));
+      seen.add(l.sku);
+    }
+    const adjustments = lines.map((l) => ({ sku: l.sku, qty: l.count - this.stock(l.sku, ctx.now).onHand }));
+    return this.adjust(adjustments, 'cycle_count', ctx, new Map(lines.map((l) => [l.sku, l.count])));
+  }
+
+  hold(
+    holdId: string,
+    lines: readonly Line[],
+    ttlMs: number,
+    ctx: WriteContext,
+  ): Outcome<{ holdId: string; expiresAt: number; reservations: ReservationRecord[]; lines: StockView[] }> {
+    const totals = sumBySku(lines);
+    const unknown = [...totals.keys()].filter((s) => !this.isKnown(s));
+    if (unknown.length > 0) return fail(unknownSku(unknown));
+    if (this.holdRecords(holdId).length > 0) return fail(new DomainError('hold_exists', `hold ${holdId} already exists`, 409));
+    const short = [...totals]
+      .map(([sku, qty]) => ({ sku, requested: qty, available: Math.max(0, this.rightsOf(sku, ctx.now)) }))
+      .filter((l) => l.available < l.requested);
+    if (short.length > 0) {
+      return fail(new DomainError('insufficient_stock', `not enough stock to hold ${short.map((s) => s.sku).join(', ')}`, 409, { lines: short }));
+    }
+    const expiresAt = ctx.now + (ttlMs > 0 ? ttlMs : DEFAULT_HOLD_TTL_MS);
+    const reservations: ReservationRecord[] = [];
+    lines.forEach((line, i) => {
+      const id = `${holdId}.${i + 1}` as ReservationId;
+      const r = createReservation(this.state, {
+        id,
+        store: this.identity.store,
+        sku: line.sku,
+        owner: this.identity.replica,
+        qty: line.qty,
+        expiresAt,
+        now: ctx.now,
+      });
+      if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
+      reservations.push(r.reservation);
+      this.record('hold', line.sku, line.qty, ctx, r.delta, { reservationId: id, expiresAt });
+    });
+    return { ok: true, value: { holdId, expiresAt, reservations, lines: this.views(totals.keys(), ctx.now) } };
+  }
+
+  /** Commits every line of a hold, all or nothing. */
+  commitHold(holdId: string, ctx: WriteContext): Outcome<{ holdId: string; lines: StockView[]; events: string[] }> {
+    const recs = this.holdRecords(holdId);
+    const closed = this.checkHoldOpen(holdId, recs, ctx.now, true);
+    if (closed) return fail(closed);
+    const events: string[] = [];
+    for (const rec of recs) {
+      const r = commitReservation(this.state, { id: rec.id, by: this.identity.replica, now: ctx.now });
+      if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
+      events.push(this.record('hold_commit', rec.sku, rec.qty, ctx, r.delta, { reservationId: rec.id, expiresAt: rec.expiresAt }).id);
+    }
+    return { ok: true, value: { holdId, lines: this.views(recs.map((r) => r.sku), ctx.now), events } };
+  }
+
+  releaseHold(holdId: string, ctx: WriteContext): Outcome<{ holdId: string; lines: StockView[] }> {
+    const recs = this.holdRecords(holdId);
+    const closed = this.checkHoldOpen(holdId, recs, ctx.now, false);
+    if (closed) return fail(closed);
+    for (const rec of recs) this.releaseOne(rec, ctx);
+    return { ok: true, value: { holdId, lines: this.views(recs.map((r) => r.sku), ctx.now) } };
+  }
+
+  /** Releases this replica's expired holds; returns how many. */
+  expireHolds(now: number): number {
+    const expired = expiredReservations(this.state, this.identity.replica, now);
+    for (const rec of expired) this.releaseOne(rec, { now, terminal: 'expiry' });
+    return expired.length;
+  }
+
+  holdRecords(holdId: string): ReservationRecord[] {
+    const out: ReservationRecord[] = [];
+    for (let i = 1; ; i++) {
+      const rec = this.state.reservation(`${holdId}.${i}` as ReservationId);
+      if (!rec) return out;
+      out.push(rec);
+    }
+  }
+
+  private releaseOne(rec: ReservationRecord, ctx: WriteContext): void {
+    const r = releaseReservation(this.state, { id: rec.id, by: this.identity.replica });
+    if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
+    this.record('hold_release', rec.sku, rec.qty, ctx, r.delta, { reservationId: rec.id, expiresAt: rec.expiresAt });
+  }
+
+  private checkHoldOpen(holdId: string, recs: ReservationRecord[], now: number, forCommit: boolean): DomainError | null {
+    if (recs.length === 0) return new DomainError('hold_not_found', `no hold ${holdId}`, 404);
+    const status = recs[0]!.status;
+    if (status !== 'active') return new DomainError('hold_closed', `hold ${holdId} is already ${status}`, 409, { status });
+    if (forCommit && recs[0]!.expiresAt <= now) {
+      return new DomainError('hold_expired', `hold ${holdId} expired at ${new Date(recs[0]!.expiresAt).toISOString()}`, 409, {
+        expiresAt: recs[0]!.expiresAt,
+      });
+    }
+    return null;
+  }
+
+  private rightsOf(sku: Sku, now: number): number {
+    return rights(this.state, this.identity.store, sku, this.identity.replica, now);
+  }
+
+  private views(skus: Iterable<Sku>, now: number): StockView[] {
+    return [...new Set(skus)].map((s) => this.stock(s, now));
+  }
+
+  /** Appends the event and persists the delta it produced, in the open transaction. */
+  private record(
+    type: EventType,
+    sku: Sku,
+    qty: number,
+    ctx: WriteContext,
+    delta: Delta,
+    extra: Partial<InventoryEvent> = {},
+  ): InventoryEvent {
+    const seq = this.nextSeq++;
+    const event: InventoryEvent = {
+      id: eventIdFor(this.identity.replica, seq),
+      store: this.identity.store,
+      replica: this.identity.replica,
+      seq,
+      type,
+      sku,
+      qty,
+      at: ctx.now,
+      idempotencyKey: ctx.idempotencyKey ?? null,
+      terminal: ctx.terminal ?? null,
+      ...extra,
+    };
+    this.store.appendEvent(event);
+    this.store.writeDelta(delta, this.nextChange++);
+    this.lastChangeAt.set(sku, ctx.now);
+    this.pendingChanges.push({ event, stock: this.stock(sku, ctx.now) });
+    return event;
+  }
+}
+
+function sumBySku(lines: readonly Line[]): Map<Sku, number> {
+  const m = new Map<Sku, number>();
+  for (const l of lines) m.set(l.sku, (m.get(l.sku) ?? 0) + l.qty);
+  return m;
+}
+
+function unknownSku(skus: Sku[]): DomainError {
+  return new DomainError('unknown_sku', `unknown SKU: ${skus.join(', ')}`, 404, { skus });
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type { AgentStore } from '../store/agent-store.js';
+import type { AgentInventory, Outcome, WriteContext } from './agent-inventory.js';
+import { GroupCommit } from './group-commit.js';
+
+/** What the caller gets back: an HTTP-shaped answer, durable when it arrives. */
+export interface Answer {
+  status: number;
+  body: unknown;
+  /** True when this is the stored first answer to a retried idempotency key. */
+  replayed: boolean;
+}
+
+export interface WriteRequest<T> {
+  route: string;
+  idempotencyKey: string;
+  /** The validated request body; its hash tells a retry from a key reused for something else. */
+  request: unknown;
+  terminal?: string | null;
+  successStatus?: number;
+  run: (ctx: WriteContext) => Outcome<T>;
+}
+
+/**
+ * Every write goes through here: idempotency check, the inventory change and
+ * the stored answer share one group-committed transaction. Refusals are not
+ * stored: they changed nothing, so a retry is judged afresh.
+ */
+export class WriteService {
+  readonly commits: GroupCommit;
+
+  constructor(
+    private readonly store: AgentStore,
+    private readonly inventory: AgentInventory,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.commits = new GroupCommit(store, {
+      onCommit: () => inventory.announce(),
+      onFailure: () => {
+        inventory.discardPending();
+        inventory.reload();
+      },
+    });
+  }
+
+  write<T>(req: WriteRequest<T>): Promise<Answer> {
+    const requestHash = hashRequest(req.route, req.request);
+    return this.commits.submit((): Answer => {
+      const previous = this.store.findAnswer(req.idempotencyKey);
+      if (previous) {
+        if (previous.requestHash !== requestHash) {
+          return {
+            status: 422,
+            body: {
+              error: {
+                code: 'idempotency_key_reused',
+                message: `idempotency key ${req.idempotencyKey} was already used for a different request (${previous.route})`,
+              },
+            },
+            replayed: false,
+          };
+        }
+        return { status: previous.status, body: previous.body, replayed: true };
+      }
+      const now = this.clock();
+      const outcome = req.run({ now, terminal: req.terminal ?? null, idempotencyKey: req.idempotencyKey });
+      if (!outcome.ok) {
+        const e = outcome.error;
+        return { status: e.status, body: { error: { code: e.code, message: e.message, ...e.details } }, replayed: false };
+      }
+      const status = req.successStatus ?? 201;
+      this.store.saveAnswer(req.idempotencyKey, { route: req.route, requestHash, status, body: outcome.value, at: now });
+      return { status, body: outcome.value, replayed: false };
+    });
+  }
+
+  /** A write with no idempotency key (internal: hold expiry). */
+  internal<T>(run: () => T): Promise<T> {
+    return this.commits.submit(run);
+  }
+
+  close(): void {
+    this.commits.close();
+  }
+}
+
+function hashRequest(route: string, request: unknown): string {
+  return createHash('sha256').update(route).update('\0').update(stableJson(request)).digest('hex');
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -1,0 +1,69 @@
+import type { Delta, InventoryEvent, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+
+export interface Identity {
+  store: StoreId;
+  replica: ReplicaId;
+  createdAt: number;
+}
+
+export interface CatalogItem {
+  sku: Sku;
+  name: string;
+  priceCents: number | null;
+  lowStockThreshold: number;
+  safetyStock: number;
+  updatedAt: number;
+}
+
+/** The first answer given to an idempotency key, replayed on retries. */
+export interface StoredAnswer {
+  route: string;
+  requestHash: string;
+  status: number;
+  body: unknown;
+  at: number;
+}
+
+/** Everything the agent needs in memory, read at start. */
+export interface LoadedState {
+  delta: Delta;
+  /** Highest local change number written. */
+  lastChange: number;
+  /** Highest event seq written. */
+  lastEventSeq: number;
+}
+
+/**
+ * The agent's durable storage. API and sync code talk only to this; the
+ * SQLite flavour is the one implementation (`SqliteAgentStore`).
+ *
+ * Writes happen inside `transaction`, which is durable when it returns
+ * (WAL + synchronous=FULL).
+ */
+export interface AgentStore {
+  readonly path: string;
+  identity(): Identity | null;
+  createIdentity(identity: Identity): void;
+  load(store: StoreId): LoadedState;
+
+  transaction<T>(fn: () => T): T;
+  appendEvent(event: InventoryEvent): void;
+  /** Max-merges the delta's entries, stamping changed rows with `change`. */
+  writeDelta(delta: Delta, change: number): void;
+  findAnswer(key: string): StoredAnswer | undefined;
+  saveAnswer(key: string, answer: StoredAnswer): void;
+
+  events(afterSeq: number, limit: number): InventoryEvent[];
+  eventCount(): number;
+  /** Entries changed after `change` (exclusive), up to `upTo` (inclusive). */
+  changesSince(store: StoreId, change: number, upTo?: number): Delta;
+
+  catalog(): CatalogItem[];
+  catalogItem(sku: Sku): CatalogItem | undefined;
+  upsertCatalog(items: readonly CatalogItem[]): void;
+
+  syncValue(key: string): number;
+  setSyncValue(key: string, value: number): void;
+
+  close(): void;
+}

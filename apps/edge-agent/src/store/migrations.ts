@@ -1,0 +1,98 @@
+/**
+ * Schema migrations of the agent's SQLite file, applied in order inside one
+ * transaction each. A file whose version is newer than the last migration
+ * here was written by a newer agent: opening it is refused.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema
+  `
+  CREATE TABLE identity (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id    TEXT NOT NULL,
+    replica_id  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+  );
+
+  -- Append-only log of every change this replica made. seq is the replica's
+  -- own event sequence; id is globally unique (replica:seq).
+  CREATE TABLE events (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    idempotency_key  TEXT,
+    type             TEXT NOT NULL,
+    sku              TEXT NOT NULL,
+    qty              INTEGER NOT NULL,
+    reason           TEXT,
+    terminal         TEXT,
+    at               INTEGER NOT NULL,
+    forced           INTEGER NOT NULL DEFAULT 0,
+    count            INTEGER,
+    reservation_id   TEXT,
+    expires_at       INTEGER,
+    to_replica       TEXT
+  );
+  CREATE INDEX events_sku ON events (sku, seq);
+
+  -- CRDT entries (this replica's and those received from others), with the
+  -- local change number at which each last changed (for outgoing batches).
+  CREATE TABLE entries (
+    sku         TEXT NOT NULL,
+    replica     TEXT NOT NULL,
+    p           INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    changed     INTEGER NOT NULL,
+    PRIMARY KEY (sku, replica)
+  ) WITHOUT ROWID;
+  CREATE INDEX entries_changed ON entries (changed);
+
+  CREATE TABLE transfers (
+    sku         TEXT NOT NULL,
+    from_replica TEXT NOT NULL,
+    to_replica  TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    changed     INTEGER NOT NULL,
+    PRIMARY KEY (sku, from_replica, to_replica)
+  ) WITHOUT ROWID;
+  CREATE INDEX transfers_changed ON transfers (changed);
+
+  CREATE TABLE reservations (
+    id          TEXT PRIMARY KEY,
+    hold_id     TEXT,
+    sku         TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    changed     INTEGER NOT NULL
+  );
+  CREATE INDEX reservations_hold ON reservations (hold_id);
+  CREATE INDEX reservations_changed ON reservations (changed);
+
+  -- First answer to each idempotency key, replayed on retry.
+  CREATE TABLE idempotency (
+    key          TEXT PRIMARY KEY,
+    route        TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    at           INTEGER NOT NULL
+  );
+
+  CREATE TABLE catalog (
+    sku                  TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    price_cents          INTEGER,
+    low_stock_threshold  INTEGER NOT NULL DEFAULT 0,
+    safety_stock         INTEGER NOT NULL DEFAULT 0,
+    updated_at           INTEGER NOT NULL
+  );
+
+  -- Sync bookkeeping: watermarks of what the hub has acknowledged, etc.
+  CREATE TABLE sync_state (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
