@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { replicaId, storeId, type StoreId } from '@scoville/crdt-inventory';
 import { dataPaths, ensureDir, removeRuntime, writeRuntime } from './data-dir.js';
-import { createApp, type SyncStatus } from './http/app.js';
+import { createApp } from './http/app.js';
 import { AgentInventory } from './inventory/agent-inventory.js';
 import { WriteService } from './inventory/write-service.js';
 import { NotInitializedError } from './store/errors.js';
 import { SqliteAgentStore } from './store/sqlite-store.js';
+import { SyncClient } from './sync/sync-client.js';
 
 /** Creates the data folder and the agent's identity (store id + a fresh replica id). */
 export function initAgent(dataDir: string, store: string, now = Date.now()): { store: StoreId; replica: string; path: string } {
@@ -47,7 +48,10 @@ export interface StartOptions {
   terminalToken?: string | null;
   /** How often expired holds are released (ms). */
   expiryIntervalMs?: number;
-  syncStatus?: () => SyncStatus;
+  /** Sync with this hub (WebSocket URL + store token). */
+  hub?: { url: string; token: string; heartbeatMs?: number; digestEveryMs?: number };
+  /** Most writes per SQLite transaction (default: all that arrive in one event-loop turn). 1 turns group commit off; benches only. */
+  maxBatch?: number;
 }
 
 export interface RunningAgent {
@@ -55,6 +59,7 @@ export interface RunningAgent {
   inventory: AgentInventory;
   writes: WriteService;
   store: SqliteAgentStore;
+  sync: SyncClient | null;
   stop(): Promise<void>;
 }
 
@@ -67,9 +72,12 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     throw new Error(`listening on ${host} exposes the POS API beyond this machine: pass --terminal-token`);
   }
   const { store, inventory, paths } = openAgent(opts.dataDir);
-  const writes = new WriteService(store, inventory);
+  const writes = new WriteService(store, inventory, Date.now, { maxBatch: opts.maxBatch });
   const startedAt = Date.now();
-  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: opts.syncStatus, startedAt });
+  const sync = opts.hub
+    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs })
+    : null;
+  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, startedAt });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));
@@ -78,6 +86,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   writeRuntime(paths.root, { url, pid: process.pid, startedAt });
+  sync?.start();
 
   const expiry = setInterval(() => {
     writes.internal(() => inventory.expireHolds(Date.now())).catch(() => {});
@@ -88,6 +97,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(expiry);
+      await sync?.stop();
       // Stop accepting, let in-flight requests finish, then cut idle/SSE links.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const s = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
@@ -101,5 +111,5 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     })();
     return stopping;
   };
-  return { url, inventory, writes, store, stop };
+  return { url, inventory, writes, store, sync, stop };
 }

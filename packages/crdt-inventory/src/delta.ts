@@ -64,3 +64,42 @@ export function statusRank(status: ReservationStatus): number {
   // a buggy owner could produce) still merge deterministically.
   return status === 'active' ? 0 : status === 'released' ? 1 : 2;
 }
+
+/** Only the entries `replica` wrote (its P/N, transfers from it, reservations it owns). */
+export function deltaOf(d: Delta, replica: ReplicaId): Delta {
+  return {
+    entries: d.entries.filter((e) => e.replica === replica),
+    transfers: d.transfers.filter((t) => t.from === replica),
+    reservations: d.reservations.filter((r) => r.owner === replica),
+  };
+}
+
+/** Everything but the entries `replica` wrote. */
+export function deltaWithout(d: Delta, replica: ReplicaId): Delta {
+  return {
+    entries: d.entries.filter((e) => e.replica !== replica),
+    transfers: d.transfers.filter((t) => t.from !== replica),
+    reservations: d.reservations.filter((r) => r.owner !== replica),
+  };
+}
+
+/** Splits a delta into parts of at most `size` items each (in order: entries, transfers, reservations). */
+export function chunkDelta(d: Delta, size: number): Delta[] {
+  const out: Delta[] = [];
+  let part = emptyDelta();
+  let n = 0;
+  const push = (add: (p: Delta) => void) => {
+    if (n === size) {
+      out.push(part);
+      part = emptyDelta();
+      n = 0;
+    }
+    add(part);
+    n++;
+  };
+  for (const e of d.entries) push((p) => p.entries.push(e));
+  for (const t of d.transfers) push((p) => p.transfers.push(t));
+  for (const r of d.reservations) push((p) => p.reservations.push(r));
+  if (n > 0) out.push(part);
+  return out;
+}

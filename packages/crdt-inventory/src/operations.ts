@@ -10,7 +10,8 @@ export function heldOn(state: InventoryState, c: Counter | undefined, now: numbe
   if (c?.holds == null) return 0;
   let held = 0;
   for (const h of c.holds) {
-    if (h.status === 'active' && h.expiresAt > now && (owner === undefined || h.owner === owner)) held += h.qty;
+    // Held unless provably expired (`expiresAt <= now`): a NaN time must not free rights.
+    if (h.status === 'active' && !(h.expiresAt <= now) && (owner === undefined || h.owner === owner)) held += h.qty;
   }
   return held;
 }
@@ -105,7 +106,11 @@ export function transferRights(state: InventoryState, op: TransferOp): Result<{ 
   const c = state.counterFor(op.store, op.sku);
   const f = state.replicaNumber(op.from);
   const t = state.replicaNumber(op.to);
-  const amount = c.transfer(f, t) + op.qty;
+  const before = c.transfer(f, t);
+  // Like P and N, the cumulative T[from→to] must stay a safe integer, or
+  // rights() stops being exact and can over-promise.
+  if (overflows(before, op.qty)) return { ok: false, refusal: overflow({ ...op, replica: op.from }) };
+  const amount = before + op.qty;
   c.mergeTransfer(f, t, amount);
   state.touch(c);
   const delta = emptyDelta();

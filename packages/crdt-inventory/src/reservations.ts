@@ -90,12 +90,14 @@ export function commitReservation(
   const found = ownActive(state, op.id, op.by);
   if (!found.ok) return found;
   const rec = found.rec;
-  if (rec.expiresAt <= op.now) {
+  // Commit only when provably unexpired: a NaN time must not commit a hold
+  // whose rights may already have been freed and re-promised.
+  if (!(rec.expiresAt > op.now)) {
     return {
       ok: false,
       refusal: {
         code: 'reservation_expired',
-        message: `reservation ${op.id} expired at ${new Date(rec.expiresAt).toISOString()}`,
+        message: `reservation ${op.id} expired at ${formatTime(rec.expiresAt)}`,
         id: op.id,
         expiresAt: rec.expiresAt,
         now: op.now,
@@ -117,6 +119,12 @@ export function commitReservation(
   delta.entries.push({ store: rec.store, sku: rec.sku, replica: rec.owner, p, n: n + rec.qty });
   delta.reservations.push({ ...committed });
   return { ok: true, delta, reservation: committed };
+}
+
+/** ISO time for messages; never throws (toISOString does on NaN, ±Infinity, |ms| > 8.64e15). */
+function formatTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }
 
 /** Gives the held units back to the owner's rights. */

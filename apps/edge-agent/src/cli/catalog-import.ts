@@ -60,7 +60,7 @@ export function readCatalogCsv(file: string): Row[] {
 }
 
 export async function importCatalog(
-  opts: { data: string; agent?: string; token?: string },
+  opts: { data: string; agent?: string; terminalToken?: string },
   file: string,
 ): Promise<{ imported: number; via: 'api' | 'file' }> {
   const rows = readCatalogCsv(file);

@@ -16,7 +16,7 @@ export class CliError extends Error {
 export interface ClientOptions {
   data: string;
   agent?: string;
-  token?: string;
+  terminalToken?: string;
 }
 
 /** Talks to the running agent's POS API, found through the data folder. */
@@ -37,7 +37,7 @@ export class AgentClient {
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const token = this.opts.token ?? process.env.SCOVILLE_TERMINAL_TOKEN;
+    const token = this.opts.terminalToken ?? process.env.SCOVILLE_TERMINAL_TOKEN;
     if (token) headers.authorization = `Bearer ${token}`;
     let res: Response;
     try {

@@ -12,7 +12,7 @@ import { table, when } from './format.js';
 interface GlobalOpts {
   data: string;
   agent?: string;
-  token?: string;
+  terminalToken?: string;
   json: boolean;
 }
 
@@ -42,17 +42,26 @@ export function registerCommands(program: Command): void {
 
   program
     .command('start')
-    .description('serve the POS API (and sync with the hub when --hub is given)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .description('serve the POS API, and sync with the hub when --hub is given')
+    .option('--host <host>', 'address to listen on (beyond loopback needs --terminal-token)', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', parsePort, 7070)
-    .option('--terminal-token <token>', 'require this bearer token on every request (needed beyond loopback)')
-    .option('--hub <url>', 'sync hub WebSocket URL, e.g. ws://hub:8080/sync')
-    .option('--hub-token <token>', 'store token issued by `sync-hub stores add`')
-    .action(async (o: { host: string; port: number; terminalToken?: string; hub?: string; hubToken?: string }) => {
-      if (o.hub) throw new CliError('not_supported', 'sync with a hub is not available in this version of the agent yet', 2);
-      const agent = await startAgent({ dataDir: g().data, host: o.host, port: o.port, terminalToken: o.terminalToken ?? null });
+    .option('--hub <url>', 'sync hub WebSocket URL, e.g. ws://127.0.0.1:8080/sync (or SCOVILLE_HUB_URL)')
+    .option('--token <token>', 'store token printed by `sync-hub stores add` (or SCOVILLE_HUB_TOKEN)')
+    .action(async (o: { host: string; port: number; hub?: string; token?: string }) => {
+      const hubUrl = o.hub ?? process.env.SCOVILLE_HUB_URL;
+      const hubToken = o.token ?? process.env.SCOVILLE_HUB_TOKEN;
+      if (hubUrl && !hubToken) throw new CliError('missing_token', '--hub needs the store token: --token <token>', 2);
+      if (hubUrl && !/^wss?:\/\//.test(hubUrl)) throw new CliError('invalid_argument', `--hub must be a ws:// or wss:// URL, got ${hubUrl}`, 2);
+      const terminalToken = g().terminalToken ?? process.env.SCOVILLE_TERMINAL_TOKEN ?? null;
+      const agent = await startAgent({
+        dataDir: g().data,
+        host: o.host,
+        port: o.port,
+        terminalToken,
+        hub: hubUrl && hubToken ? { url: hubUrl, token: hubToken } : undefined,
+      });
       const id = agent.inventory.identity;
-      console.log(JSON.stringify({ level: 'info', msg: 'edge agent listening', url: agent.url, store: id.store, replica: id.replica }));
+      console.log(JSON.stringify({ level: 'info', msg: 'edge agent listening', url: agent.url, store: id.store, replica: id.replica, hub: hubUrl ?? null }));
       const shutdown = (signal: string) => {
         console.log(JSON.stringify({ level: 'info', msg: 'shutting down', signal }));
         agent.stop().then(

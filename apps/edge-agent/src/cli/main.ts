@@ -9,7 +9,7 @@ program
   .description('Scoville store agent: sells, counts and holds stock offline; syncs to the hub when it can.')
   .option('--data <dir>', 'agent data folder', process.env.SCOVILLE_AGENT_DATA ?? DEFAULT_DATA_DIR)
   .option('--agent <url>', 'URL of the running agent (default: read from the data folder)')
-  .option('--token <token>', 'terminal token, when the agent requires one (or SCOVILLE_TERMINAL_TOKEN)')
+  .option('--terminal-token <token>', 'terminal token: `start` requires it on every request, other commands present it (or SCOVILLE_TERMINAL_TOKEN)')
   .option('--json', 'machine-readable output', false)
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });

@@ -8,6 +8,7 @@ import {
   eventIdFor,
   expiredReservations,
   increment,
+  isEmptyDelta,
   releaseReservation,
   rights,
   type AdjustmentReason,
@@ -46,7 +47,8 @@ export interface WriteContext {
 }
 
 export interface StockChange {
-  event: InventoryEvent;
+  /** The local event, or null for a change that arrived from another replica. */
+  event: InventoryEvent | null;
   stock: StockView;
 }
 
@@ -159,6 +161,23 @@ export class AgentInventory {
   }
 
   // ---- writes (run inside a store transaction) ----
+
+  /** Joins entries other replicas wrote (from the hub); persists what changed. */
+  applyRemote(delta: Delta, now: number): Delta {
+    const effective = this.state.applyDelta(delta);
+    if (isEmptyDelta(effective)) return effective;
+    this.store.writeDelta(effective, this.nextChange++);
+    const skus = new Set<Sku>([
+      ...effective.entries.map((e) => e.sku),
+      ...effective.transfers.map((t) => t.sku),
+      ...effective.reservations.map((r) => r.sku),
+    ]);
+    for (const sku of skus) {
+      this.lastChangeAt.set(sku, now);
+      this.pendingChanges.push({ event: null, stock: this.stock(sku, now) });
+    }
+    return effective;
+  }
 
   sell(lines: readonly Line[], ctx: WriteContext & { force?: boolean }): Outcome<{ lines: StockView[]; forced: boolean; events: string[] }> {
     const totals = sumBySku(lines);

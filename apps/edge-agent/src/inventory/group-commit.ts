@@ -26,7 +26,11 @@ export class GroupCommit {
   constructor(
     private readonly store: AgentStore,
     private readonly hooks: { onCommit?: () => void; onFailure?: (error: unknown) => void } = {},
-  ) {}
+    /** Most writes per transaction; the rest wait for the next turn. 1 = no group commit (the naive baseline of bench/agent-sales.ts). */
+    private readonly maxBatch = Number.POSITIVE_INFINITY,
+  ) {
+    if (!(maxBatch >= 1)) throw new RangeError(`maxBatch must be at least 1, got ${maxBatch}`);
+  }
 
   submit<T>(work: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the agent is shutting down'));
@@ -42,9 +46,13 @@ export class GroupCommit {
   /** Runs everything queued now, synchronously. */
   flush(): void {
     this.scheduled = false;
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+    if (this.queue.length === 0) return;
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+    if (this.queue.length > 0) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
     let results: unknown[];
     try {
       results = this.store.transaction(() => batch.map((p) => p.work()));
@@ -61,7 +69,7 @@ export class GroupCommit {
 
   /** Flushes what is queued and refuses new work. */
   close(): void {
-    this.flush();
+    while (this.queue.length > 0) this.flush();
     this.closed = true;
   }
 }

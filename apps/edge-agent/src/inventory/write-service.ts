@@ -33,14 +33,19 @@ export class WriteService {
     private readonly store: AgentStore,
     private readonly inventory: AgentInventory,
     private readonly clock: () => number = Date.now,
+    opts: { maxBatch?: number } = {},
   ) {
-    this.commits = new GroupCommit(store, {
-      onCommit: () => inventory.announce(),
-      onFailure: () => {
-        inventory.discardPending();
-        inventory.reload();
+    this.commits = new GroupCommit(
+      store,
+      {
+        onCommit: () => inventory.announce(),
+        onFailure: () => {
+          inventory.discardPending();
+          inventory.reload();
+        },
       },
-    });
+      opts.maxBatch,
+    );
   }
 
   write<T>(req: WriteRequest<T>): Promise<Answer> {

@@ -1,0 +1,338 @@
+import WebSocket from 'ws';
+import { chunkDelta, deltaOf, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
+import { CloseCode, PROTOCOL_VERSION, decode, encode, type Message } from '@scoville/protocol';
+import type { SyncStatus } from '../http/app.js';
+import type { AgentInventory } from '../inventory/agent-inventory.js';
+import type { WriteService } from '../inventory/write-service.js';
+
+/** Durable watermarks in the agent's sync_state table. */
+export const ACKED_CHANGE = 'acked_change';
+export const ACKED_EVENT_SEQ = 'acked_event_seq';
+
+export interface SyncClientOptions {
+  /** ws(s)://hub/sync */
+  url: string;
+  token: string;
+  inventory: AgentInventory;
+  writes: WriteService;
+  clock?: () => number;
+  /** Ping interval; a link silent for two intervals is dead. */
+  heartbeatMs?: number;
+  /** Anti-entropy: compare digests this often (and after every reconnect). */
+  digestEveryMs?: number;
+  maxInFlight?: number;
+  eventsPerBatch?: number;
+  entriesPerBatch?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface InFlight {
+  seq: number;
+  toChange: number;
+  toEventSeq: number;
+}
+
+/**
+ * The agent's link to the hub.
+ *
+ *   stopped ─start─▶ connecting ─open─▶ handshake ─welcome─▶ online
+ *                        ▲                                     │
+ *                        └──── backoff (full jitter) ◀── close/error/dead link
+ *
+ * Outgoing: numbered batches of this replica's changed entries (coalesced:
+ * everything changed since the last send) plus the next events of its log.
+ * The hub acks a batch after its Postgres commit; only then do the durable
+ * watermarks move. After any reconnect everything above them is sent again.
+ * Incoming: entries other replicas wrote, applied durably, then acked.
+ */
+export class SyncClient {
+  phase: 'stopped' | 'connecting' | 'handshake' | 'online' | 'backoff' = 'stopped';
+  private ws: WebSocket | null = null;
+  private inflight: InFlight[] = [];
+  private batchSeq = 0;
+  private sentChange = 0;
+  private sentEventSeq = 0;
+  private attempts = 0;
+  private lastAckAt: number | null = null;
+  private lastError: string | null = null;
+  private lastDigestAt = 0;
+  private lastHeard = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
+  private offChange: (() => void) | null = null;
+  private readonly clock: () => number;
+  /** Bytes sent on the wire since start (for benches and status). */
+  bytesSent = 0;
+
+  constructor(private readonly opts: SyncClientOptions) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  start(): void {
+    if (this.phase !== 'stopped') return;
+    this.offChange = this.opts.inventory.onChange(() => this.schedulePump());
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.phase = 'stopped';
+    this.offChange?.();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.clearTimers();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(CloseCode.Normal, 'agent stopping');
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1_000).unref();
+      });
+    }
+  }
+
+  status(): SyncStatus {
+    const store = this.opts.inventory.store;
+    const ackedEvents = store.syncValue(ACKED_EVENT_SEQ);
+    const ackedChange = store.syncValue(ACKED_CHANGE);
+    const pending = this.opts.inventory.lastChange > Math.max(ackedChange, this.sentChange) ? 1 : 0;
+    return {
+      hub: this.opts.url,
+      online: this.phase === 'online',
+      unackedBatches: this.inflight.length + pending,
+      unackedEvents: this.opts.inventory.lastEventSeq - ackedEvents,
+      lastAckAt: this.lastAckAt,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Starts a digest comparison now (the `sync now` path and tests). */
+  checkDigest(): void {
+    if (this.phase !== 'online') return;
+    const { inventory } = this.opts;
+    this.lastDigestAt = this.clock();
+    this.send({
+      type: 'digest',
+      store: inventory.identity.store,
+      digest: inventory.state.digest(inventory.identity.store),
+      entries: inventory.state.toDelta(inventory.identity.store).entries.length,
+    });
+  }
+
+  private connect(): void {
+    if (this.phase === 'stopped' && this.offChange === null) return;
+    this.phase = 'connecting';
+    const ws = new WebSocket(this.opts.url, {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      handshakeTimeout: 10_000,
+      maxPayload: 32 * 1024 * 1024,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      if (this.ws !== ws) return;
+      this.phase = 'handshake';
+      this.lastHeard = this.clock();
+      const { identity } = this.opts.inventory;
+      this.send({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        store: identity.store,
+        replica: identity.replica,
+        ackedHubSeq: 0,
+        lastSentSeq: 0,
+      });
+      this.startHeartbeat(ws);
+    });
+    ws.on('message', (data, isBinary) => {
+      if (this.ws !== ws) return;
+      this.lastHeard = this.clock();
+      const raw = data as Buffer;
+      const decoded = decode(isBinary ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw.toString('utf8'));
+      if (!decoded.ok) {
+        this.lastError = `bad frame from hub: ${decoded.error.message}`;
+        ws.close(CloseCode.BadMessage, decoded.error.code);
+        return;
+      }
+      void this.handle(decoded.message).catch((e) => {
+        this.lastError = String(e);
+        ws.close(1011, 'agent error');
+      });
+    });
+    ws.on('pong', () => (this.lastHeard = this.clock()));
+    ws.on('unexpected-response', (_req, res) => {
+      this.lastError = `hub answered HTTP ${res.statusCode} to the upgrade`;
+    });
+    ws.on('error', (e) => {
+      this.lastError = e.message;
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.clearTimers();
+      if (code >= 4000) this.lastError = `hub closed the link: ${code} ${reason.toString()}`;
+      this.opts.log?.('sync link closed', { code, reason: reason.toString() });
+      if (this.phase !== 'stopped') this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    this.phase = 'backoff';
+    const base = this.opts.backoffBaseMs ?? 250;
+    const max = this.opts.backoffMaxMs ?? 30_000;
+    // Full jitter: stores that lost the hub together do not come back together.
+    const delay = Math.random() * Math.min(max, base * 2 ** this.attempts);
+    this.attempts = Math.min(this.attempts + 1, 30);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.phase === 'backoff') this.connect();
+    }, delay);
+  }
+
+  private startHeartbeat(ws: WebSocket): void {
+    const every = this.opts.heartbeatMs ?? 10_000;
+    const t = setInterval(() => {
+      if (this.clock() - this.lastHeard > 2 * every) {
+        this.lastError = 'dead link: no answer from the hub';
+        ws.terminate();
+        return;
+      }
+      this.send({ type: 'ping', t: this.clock() });
+      if (this.phase === 'online' && this.clock() - this.lastDigestAt >= (this.opts.digestEveryMs ?? 180_000) && this.idle()) {
+        this.checkDigest();
+      }
+    }, every);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private async handle(m: Message): Promise<void> {
+    const { inventory, writes } = this.opts;
+    switch (m.type) {
+      case 'welcome': {
+        this.phase = 'online';
+        this.attempts = 0;
+        this.lastError = null;
+        // Resend everything the hub has not acknowledged.
+        this.inflight = [];
+        this.batchSeq = 0;
+        this.sentChange = inventory.store.syncValue(ACKED_CHANGE);
+        this.sentEventSeq = inventory.store.syncValue(ACKED_EVENT_SEQ);
+        this.lastDigestAt = 0;
+        this.pump();
+        return;
+      }
+      case 'ack': {
+        if (m.stream !== 'batch') return;
+        const done = this.inflight.filter((b) => b.seq <= m.upTo);
+        if (done.length === 0) return;
+        this.inflight = this.inflight.filter((b) => b.seq > m.upTo);
+        const last = done[done.length - 1]!;
+        await writes.internal(() => {
+          const s = inventory.store;
+          s.setSyncValue(ACKED_CHANGE, Math.max(s.syncValue(ACKED_CHANGE), last.toChange));
+          s.setSyncValue(ACKED_EVENT_SEQ, Math.max(s.syncValue(ACKED_EVENT_SEQ), last.toEventSeq));
+        });
+        this.lastAckAt = this.clock();
+        this.pump();
+        return;
+      }
+      case 'batch': {
+        await writes.internal(() => inventory.applyRemote(m.delta, this.clock()));
+        this.send({ type: 'ack', stream: 'batch', upTo: m.seq });
+        return;
+      }
+      case 'repair': {
+        await writes.internal(() => inventory.applyRemote(m.delta, this.clock()));
+        return;
+      }
+      case 'digest': {
+        const ours = inventory.state.digest(inventory.identity.store);
+        if (m.digest !== ours && this.idle()) this.sendRepair();
+        return;
+      }
+      case 'error':
+        this.lastError = `${m.code}: ${m.message}`;
+        return;
+      case 'ping':
+        this.send({ type: 'pong', t: m.t });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** True when nothing is in flight and nothing waits to be sent. */
+  idle(): boolean {
+    return (
+      this.inflight.length === 0 &&
+      this.sentChange >= this.opts.inventory.lastChange &&
+      this.sentEventSeq >= this.opts.inventory.lastEventSeq
+    );
+  }
+
+  private sendRepair(): void {
+    const { inventory } = this.opts;
+    const own = inventory.state.entriesOf(inventory.identity.replica, inventory.identity.store);
+    const parts = chunkDelta(own, this.opts.entriesPerBatch ?? 20_000);
+    if (parts.length === 0) parts.push(emptyDelta());
+    parts.forEach((delta, i) => this.send({ type: 'repair', store: inventory.identity.store, delta, final: i === parts.length - 1 }));
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Sends batches while the window allows and there is something to send. */
+  private pump(): void {
+    const { inventory } = this.opts;
+    const maxInFlight = this.opts.maxInFlight ?? 8;
+    while (this.phase === 'online' && this.inflight.length < maxInFlight) {
+      const upTo = inventory.lastChange;
+      const delta =
+        upTo > this.sentChange
+          ? deltaOf(inventory.store.changesSince(inventory.identity.store, this.sentChange, upTo), inventory.identity.replica)
+          : emptyDelta();
+      const events = inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000);
+      if (isEmptyDelta(delta) && events.length === 0) {
+        this.sentChange = Math.max(this.sentChange, upTo);
+        break;
+      }
+      const parts = chunkDelta(delta, this.opts.entriesPerBatch ?? 20_000);
+      if (parts.length === 0) parts.push(emptyDelta());
+      const toEventSeq = events.length > 0 ? events[events.length - 1]!.seq : this.sentEventSeq;
+      parts.forEach((part, i) => {
+        const last = i === parts.length - 1;
+        const seq = ++this.batchSeq;
+        this.inflight.push({ seq, toChange: last ? upTo : this.sentChange, toEventSeq: i === 0 ? toEventSeq : this.sentEventSeq });
+        this.send({ type: 'batch', seq, delta: part, events: i === 0 ? events : [] });
+      });
+      this.sentChange = upTo;
+      this.sentEventSeq = toEventSeq;
+    }
+    if (this.phase === 'online' && this.lastDigestAt === 0 && this.idle()) this.checkDigest();
+  }
+
+  private send(m: Message): void {
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      const frame = encode(m);
+      this.bytesSent += Buffer.byteLength(frame);
+      ws.send(frame);
+    }
+  }
+}

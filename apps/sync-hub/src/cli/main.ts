@@ -1,0 +1,141 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { isValidId, type StoreId } from '@scoville/crdt-inventory';
+import { newSecret, hashSecret } from '../auth/tokens.js';
+import { openSqlClient } from '../db/open.js';
+import { startHub } from '../hub.js';
+import { SqlHubStore } from '../store/sql-hub-store.js';
+import type { ApiRole } from '../store/hub-store.js';
+import { randomBytes } from 'node:crypto';
+
+interface Global {
+  json: boolean;
+  data: string;
+  databaseUrl?: string;
+}
+
+const program = new Command();
+program
+  .name('sync-hub')
+  .description('Scoville sync hub: merges every store, persists to PostgreSQL, serves availability')
+  .option('--json', 'machine-readable output', false)
+  .option('--data <dir>', 'PGlite data folder when DATABASE_URL is not set', process.env.SCOVILLE_HUB_DATA ?? './.scoville/hub')
+  .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL; none: embedded PGlite)', process.env.DATABASE_URL);
+
+const g = () => program.opts<Global>();
+const out = (json: unknown, human: string) => process.stdout.write(`${g().json ? JSON.stringify(json) : human}\n`);
+
+class UsageError extends Error {
+  readonly code = 'invalid_argument';
+}
+
+async function withStore<T>(fn: (s: SqlHubStore) => Promise<T>): Promise<T> {
+  const client = await openSqlClient({ databaseUrl: g().databaseUrl, dataDir: g().data });
+  const store = new SqlHubStore(client);
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const storeArg = (v: string) => {
+  if (!isValidId(v)) throw new InvalidArgumentError(`"${v}" is not a valid store id`);
+  return v;
+};
+const portArg = (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`port must be 0-65535, got ${v}`);
+  return n;
+};
+
+program
+  .command('start')
+  .description('serve HTTP and the /sync WebSocket endpoint')
+  .option('--port <port>', 'port', portArg, 8080)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--replica <id>', 'this process\'s replica id (distinct per hub process)')
+  .action(async (o: { port: number; host: string; replica?: string }) => {
+    const hub = await startHub({ port: o.port, host: o.host, replica: o.replica, databaseUrl: g().databaseUrl, dataDir: g().data });
+    const shutdown = () => {
+      hub.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+
+const stores = program.command('stores').description('stores and their sync tokens');
+stores
+  .command('add <storeId>')
+  .description('register a store and print its token (shown once; only a hash is kept)')
+  .action(async (id: string) => {
+    const storeId = storeArg(id) as StoreId;
+    const token = newSecret('st');
+    await withStore(async (s) => {
+      await s.addStore(storeId, hashSecret(token), Date.now());
+      await s.audit({ at: Date.now(), actor: 'cli', action: 'store.add', detail: { storeId } });
+    });
+    out({ storeId, token }, `store ${storeId} added; its token (shown once):\n${token}`);
+  });
+stores
+  .command('list')
+  .action(async () => {
+    const list = await withStore((s) => s.listStores());
+    out(list, list.map((x) => `${x.storeId}\t${x.revokedAt ? 'revoked' : 'active'}\t${new Date(x.createdAt).toISOString()}`).join('\n') || 'no stores');
+  });
+stores
+  .command('revoke <storeId>')
+  .action(async (id: string) => {
+    const storeId = storeArg(id) as StoreId;
+    const ok = await withStore(async (s) => {
+      const r = await s.revokeStore(storeId, Date.now());
+      if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'store.revoke', detail: { storeId } });
+      return r;
+    });
+    if (!ok) throw new UsageError(`no active store ${storeId}`);
+    out({ storeId, revoked: true }, `store ${storeId} revoked`);
+  });
+
+const keys = program.command('keys').description('API keys for the storefront and admin APIs');
+keys
+  .command('add')
+  .requiredOption('--role <role>', 'read, reserve or admin', (v: string) => {
+    if (!['read', 'reserve', 'admin'].includes(v)) throw new InvalidArgumentError('role must be read, reserve or admin');
+    return v;
+  })
+  .action(async (o: { role: ApiRole }) => {
+    const key = newSecret('sk');
+    const id = `key_${randomBytes(6).toString('hex')}`;
+    await withStore(async (s) => {
+      await s.addApiKey(id, hashSecret(key), o.role, Date.now());
+      await s.audit({ at: Date.now(), actor: 'cli', action: 'key.add', detail: { id, role: o.role } });
+    });
+    out({ id, key, role: o.role }, `${o.role} key ${id} (shown once):\n${key}`);
+  });
+keys.command('list').action(async () => {
+  const list = await withStore((s) => s.listApiKeys());
+  out(list, list.map((k) => `${k.id}\t${k.role}\t${k.revokedAt ? 'revoked' : 'active'}`).join('\n') || 'no keys');
+});
+keys.command('revoke <id>').action(async (id: string) => {
+  const ok = await withStore(async (s) => {
+    const r = await s.revokeApiKey(id, Date.now());
+    if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'key.revoke', detail: { id } });
+    return r;
+  });
+  if (!ok) throw new UsageError(`no active key ${id}`);
+  out({ id, revoked: true }, `key ${id} revoked`);
+});
+
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const err = e as { code?: string; message?: string; exitCode?: number };
+  if (typeof err.code === 'string' && err.code.startsWith('commander.')) process.exit(err.exitCode ?? 1);
+  if (g().json) process.stderr.write(`${JSON.stringify({ error: { code: err.code ?? 'failed', message: err.message } })}\n`);
+  else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
+  process.exit(err.code === 'invalid_argument' ? 2 : 1);
+}

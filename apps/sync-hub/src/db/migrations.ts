@@ -1,0 +1,177 @@
+import type { SqlClient } from './sql-client.js';
+
+/**
+ * Schema migrations of the hub's PostgreSQL (or PGlite) database. Version N
+ * is MIGRATIONS[N - 1]; applied versions are rows of `schema_migrations`.
+ *
+ * Every table that belongs to a store has `store_id` first in its primary
+ * key, so stores can be sharded across PostgreSQL nodes (Citus by
+ * `store_id`). `replicas`, `sync_positions`, `api_keys`, `audit` and
+ * `schema_migrations` are global directories (Citus reference tables).
+ *
+ * Ids are `text COLLATE "C"`: byte order, identical on every server and in
+ * PGlite, and cheaper to compare than a linguistic collation.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema
+  `
+  CREATE SEQUENCE hub_change_seq AS bigint;
+
+  CREATE TABLE stores (
+    store_id    text COLLATE "C" PRIMARY KEY,
+    token_hash  text NOT NULL UNIQUE,
+    created_at  bigint NOT NULL,
+    revoked_at  bigint
+  );
+
+  -- Which store each replica (agent or hub process) belongs to, fixed at first use.
+  CREATE TABLE replicas (
+    replica_id  text COLLATE "C" PRIMARY KEY,
+    store_id    text COLLATE "C" NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('agent', 'hub')),
+    first_seen  bigint NOT NULL
+  );
+  CREATE INDEX replicas_store ON replicas (store_id);
+
+  -- CRDT entries. change_id: the commit that last grew the row.
+  CREATE TABLE counter_entries (
+    store_id    text COLLATE "C" NOT NULL,
+    sku         text COLLATE "C" NOT NULL,
+    replica_id  text COLLATE "C" NOT NULL,
+    p           bigint NOT NULL,
+    n           bigint NOT NULL,
+    change_id   bigint NOT NULL,
+    PRIMARY KEY (store_id, sku, replica_id)
+  );
+  CREATE INDEX counter_entries_change ON counter_entries (change_id);
+
+  CREATE TABLE transfers (
+    store_id     text COLLATE "C" NOT NULL,
+    sku          text COLLATE "C" NOT NULL,
+    from_replica text COLLATE "C" NOT NULL,
+    to_replica   text COLLATE "C" NOT NULL,
+    amount       bigint NOT NULL,
+    change_id    bigint NOT NULL,
+    PRIMARY KEY (store_id, sku, from_replica, to_replica)
+  );
+  CREATE INDEX transfers_change ON transfers (change_id);
+
+  CREATE TABLE reservations (
+    store_id    text COLLATE "C" NOT NULL,
+    id          text COLLATE "C" NOT NULL,
+    sku         text COLLATE "C" NOT NULL,
+    owner       text COLLATE "C" NOT NULL,
+    qty         bigint NOT NULL,
+    expires_at  bigint NOT NULL,
+    status      text NOT NULL CHECK (status IN ('active', 'released', 'committed')),
+    change_id   bigint NOT NULL,
+    PRIMARY KEY (store_id, id)
+  );
+  CREATE INDEX reservations_change ON reservations (change_id);
+
+  -- Every event of every replica, exactly once.
+  CREATE TABLE events (
+    store_id         text COLLATE "C" NOT NULL,
+    event_id         text COLLATE "C" NOT NULL,
+    replica_id       text COLLATE "C" NOT NULL,
+    seq              bigint NOT NULL,
+    type             text NOT NULL,
+    sku              text COLLATE "C" NOT NULL,
+    qty              bigint NOT NULL,
+    at               bigint NOT NULL,
+    idempotency_key  text,
+    terminal         text,
+    reason           text,
+    forced           boolean NOT NULL DEFAULT false,
+    count            bigint,
+    reservation_id   text,
+    expires_at       bigint,
+    to_replica       text,
+    received_at      bigint NOT NULL,
+    PRIMARY KEY (store_id, event_id)
+  );
+  CREATE INDEX events_replica_seq ON events (store_id, replica_id, seq);
+
+  CREATE TABLE sync_positions (
+    replica_id      text COLLATE "C" PRIMARY KEY,
+    store_id        text COLLATE "C" NOT NULL,
+    last_event_seq  bigint NOT NULL,
+    last_batch_at   bigint
+  );
+
+  CREATE TABLE api_keys (
+    id          text COLLATE "C" PRIMARY KEY,
+    key_hash    text NOT NULL UNIQUE,
+    role        text NOT NULL CHECK (role IN ('read', 'reserve', 'admin')),
+    created_at  bigint NOT NULL,
+    revoked_at  bigint
+  );
+
+  CREATE TABLE audit (
+    id      bigserial PRIMARY KEY,
+    at      bigint NOT NULL,
+    actor   text NOT NULL,
+    action  text NOT NULL,
+    detail  jsonb NOT NULL DEFAULT '{}'
+  );
+  `,
+];
+
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Advisory lock keys (bigint). Advisory locks are per database, so these
+ * only have to be distinct from each other and from other apps' keys.
+ */
+export const MIGRATION_LOCK_KEY = 0x5c0f_0001;
+export const COMMIT_LOCK_KEY = 0x5c0f_0002;
+
+/** The database was migrated by a newer hub than this one. */
+export class SchemaTooNewError extends Error {
+  readonly code = 'schema_too_new';
+  constructor(
+    readonly databaseVersion: number,
+    readonly supportedVersion: number,
+  ) {
+    super(
+      `the hub database has schema version ${databaseVersion}, this sync-hub understands up to ${supportedVersion}: upgrade the hub before using it`,
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+export interface MigrationResult {
+  /** Version found (0: empty database). */
+  from: number;
+  /** Version now. */
+  to: number;
+}
+
+/**
+ * Brings the schema to SCHEMA_VERSION. Runs in one transaction that first
+ * takes a transaction-scoped advisory lock, so hub processes starting
+ * together migrate one after the other (the later ones find nothing to do),
+ * and a failed migration leaves the database as it was. A database newer
+ * than this code is refused with SchemaTooNewError (nothing is changed).
+ */
+export async function migrate(db: SqlClient, now: () => number = Date.now): Promise<MigrationResult> {
+  return db.transaction(async (tx) => {
+    // Transaction-scoped (pg_advisory_xact_lock), not session-scoped: with a
+    // pool, a session lock and the statements after it may use different
+    // connections; this one is released by COMMIT/ROLLBACK whatever happens.
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version     integer PRIMARY KEY,
+      applied_at  bigint NOT NULL
+    )`);
+    const [row] = await tx.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const from = row?.v ?? 0;
+    if (from > SCHEMA_VERSION) throw new SchemaTooNewError(from, SCHEMA_VERSION);
+    for (let v = from + 1; v <= SCHEMA_VERSION; v++) {
+      await tx.exec(MIGRATIONS[v - 1]!);
+      await tx.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [v, now()]);
+    }
+    return { from, to: Math.max(from, SCHEMA_VERSION) };
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * The few things the hub needs from a SQL database, implemented over real
+ * PostgreSQL (`pg`) and over PGlite (Postgres in WebAssembly). The hub's SQL
+ * is the same for both; only this layer differs.
+ *
+ * Integer columns (int4 and int8/bigint) come back as JS numbers on both.
+ */
+
+/** What a transaction can do (no nested transactions, no LISTEN). */
+export interface SqlTx {
+  /** One statement with `$1, $2, ...` parameters; resolves to its rows. */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Several `;`-separated statements without parameters. */
+  exec(sql: string): Promise<void>;
+}
+
+export interface ListenOptions {
+  /**
+   * Called after the listening connection was lost and re-established:
+   * notifications sent meanwhile are lost, so the listener should catch up.
+   */
+  onReconnect?: () => void;
+}
+
+export interface SqlClient extends SqlTx {
+  /**
+   * Runs `fn` in one transaction: COMMIT when it resolves, ROLLBACK when it
+   * throws (the error is rethrown). Use only `tx` inside `fn`.
+   */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+  /**
+   * LISTENs on `channel` (a plain lowercase identifier); `cb` gets each
+   * NOTIFY payload. Resolves once listening; returns the unlisten function.
+   */
+  listen(channel: string, cb: (payload: string) => void, opts?: ListenOptions): Promise<() => Promise<void>>;
+  /** Stops listeners and closes every connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Channel names are interpolated into LISTEN/UNLISTEN, so they are checked. */
+export function checkChannel(channel: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`invalid LISTEN channel name: ${JSON.stringify(channel)}`);
+  return channel;
+}

@@ -1,0 +1,33 @@
+import type { MiddlewareHandler } from 'hono';
+import { bearer, hashSecret } from '../auth/tokens.js';
+import type { ApiRole, HubStore } from '../store/hub-store.js';
+import { errorResponse } from './errors.js';
+
+const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
+
+/**
+ * Bearer API keys with roles; admin ⊇ reserve ⊇ read. Lookups are cached
+ * for a short time so reads do not cost a database round trip each; a
+ * revoked key stops working within `ttlMs`.
+ */
+export function apiKeyAuth(store: HubStore, ttlMs = 10_000) {
+  const cache = new Map<string, { role: ApiRole | null; until: number }>();
+  return (need: ApiRole): MiddlewareHandler =>
+    async (c, next) => {
+      const key = bearer(c.req.header('authorization'));
+      if (!key) return errorResponse(c, 401, 'unauthorized', 'an API key is required: Authorization: Bearer <key>');
+      const hash = hashSecret(key);
+      const now = Date.now();
+      let hit = cache.get(hash);
+      if (!hit || hit.until < now) {
+        const rec = await store.apiKeyForHash(hash);
+        hit = { role: rec && rec.revokedAt === null ? rec.role : null, until: now + ttlMs };
+        if (cache.size > 10_000) cache.clear();
+        cache.set(hash, hit);
+      }
+      if (hit.role === null) return errorResponse(c, 401, 'unauthorized', 'unknown or revoked API key');
+      if (RANK[hit.role] < RANK[need]) return errorResponse(c, 403, 'forbidden', `this route needs a ${need} key, yours is ${hit.role}`);
+      c.set('role' as never, hit.role as never);
+      await next();
+    };
+}

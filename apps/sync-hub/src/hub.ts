@@ -1,0 +1,89 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { replicaId, type ReplicaId } from '@scoville/crdt-inventory';
+import { openSqlClient } from './db/open.js';
+import { createHubApp } from './http/app.js';
+import { jsonLogger, type Logger } from './log.js';
+import { HubState } from './state/hub-state.js';
+import { SqlHubStore } from './store/sql-hub-store.js';
+import type { HubStore } from './store/hub-store.js';
+import { ClusterFeed } from './sync/cluster-feed.js';
+import { HubCommitter } from './sync/hub-committer.js';
+import { SyncServer } from './sync/sync-server.js';
+
+export interface HubOptions {
+  host?: string;
+  port?: number;
+  /** PostgreSQL URL; without it the hub runs on embedded PGlite in `dataDir`. */
+  databaseUrl?: string | null;
+  dataDir?: string;
+  /** This process's replica id; distinct per hub process, stable across its restarts. */
+  replica?: string;
+  log?: Logger;
+  heartbeatMs?: number;
+}
+
+export interface RunningHub {
+  url: string;
+  port: number;
+  replica: ReplicaId;
+  store: HubStore;
+  state: HubState;
+  committer: HubCommitter;
+  sync: SyncServer;
+  stop(): Promise<void>;
+}
+
+/** Opens the database, loads the merged state into memory, serves HTTP and /sync. */
+export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
+  const port = opts.port ?? 8080;
+  const replica = replicaId(opts.replica ?? `hub-${port}`);
+  const log = opts.log ?? jsonLogger({ service: 'sync-hub', replica });
+  const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
+  const store = new SqlHubStore(client);
+  await store.migrate();
+
+  const state = new HubState();
+  const loaded = await store.loadState();
+  state.apply(loaded.delta);
+  const committer = new HubCommitter(store, state);
+  const feed = new ClusterFeed(store, state, committer, log, loaded.changeId);
+  await feed.start();
+  // Commits that landed between loading and subscribing.
+  await feed.catchUp();
+
+  const sync = new SyncServer({ store, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs });
+  const app = createHubApp({ store, state, committer, sync, hubReplica: replica });
+  const server: Server = createServer(getRequestListener(app.fetch));
+  server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${opts.host ?? '127.0.0.1'}:${address.port}`;
+  log.info('hub listening', { url, counters: state.state.counterCount(), database: opts.databaseUrl ? 'postgres' : 'pglite' });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    replica,
+    store,
+    state,
+    committer,
+    sync,
+    stop: () =>
+      (stopping ??= (async () => {
+        await sync.close();
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        await committer.close();
+        await feed.stop();
+        await store.close();
+      })()),
+  };
+}

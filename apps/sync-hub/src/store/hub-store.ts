@@ -1,0 +1,131 @@
+import type { Delta, InventoryEvent, ReplicaId, StoreId } from '@scoville/crdt-inventory';
+
+export type ApiRole = 'read' | 'reserve' | 'admin';
+
+export interface StoreRecord {
+  storeId: StoreId;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  role: ApiRole;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type ReplicaKind = 'agent' | 'hub';
+
+/** Where the hub stands with one replica's stream. */
+export interface SyncPosition {
+  replica: ReplicaId;
+  store: StoreId;
+  /** Highest event seq of this replica stored at the hub. */
+  lastEventSeq: number;
+  /** Epoch ms of the last committed batch from it. */
+  lastBatchAt: number | null;
+}
+
+/** One unit of group-committed work: what one batch from one replica brings. */
+export interface CommitItem {
+  /** Entries to max-merge (any stores, any replicas: validated before). */
+  delta: Delta;
+  /** Events to store exactly once (duplicates by id are ignored). */
+  events: InventoryEvent[];
+  /**
+   * The replica whose batch this is, to advance its sync position: its
+   * lastEventSeq becomes the highest `seq` among this item's events of that
+   * replica (never lower than before), lastBatchAt becomes `at` (same).
+   */
+  from?: { replica: ReplicaId; store: StoreId; at: number };
+}
+
+export interface CommitResult {
+  /** The change id this transaction was given (ordered across hub processes). */
+  changeId: number;
+  /** Events actually inserted (not duplicates). */
+  eventsInserted: number;
+}
+
+export interface LoadedHubState {
+  delta: Delta;
+  /**
+   * Highest change id included (read in the same snapshot as the entries):
+   * pass it to `changesSince` to catch up without a gap. Commits that
+   * changed no entry (events only) may be above it; they carry nothing to load.
+   */
+  changeId: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  action: string;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * The hub's durable storage (PostgreSQL, or PGlite embedded). The sync
+ * server and HTTP API talk only to this. Every table is keyed by store first.
+ *
+ * `commit` is the group-commit primitive: many replicas' batches in ONE
+ * transaction; it resolves only after COMMIT. Change ids are assigned under a
+ * transaction-scoped advisory lock, so they become visible in order across
+ * processes and `changesSince(changeId)` never skips a commit.
+ */
+export interface HubStore {
+  migrate(): Promise<void>;
+
+  /** The whole merged state (startup). Entries whose values are all zero are not stored. */
+  loadState(): Promise<LoadedHubState>;
+  commit(items: readonly CommitItem[]): Promise<CommitResult>;
+  /** Entries changed by commits with change id > `changeId` (other processes' writes). */
+  changesSince(changeId: number): Promise<LoadedHubState>;
+
+  // stores and their replicas
+  addStore(storeId: StoreId, tokenHash: string, at: number): Promise<void>;
+  listStores(): Promise<StoreRecord[]>;
+  revokeStore(storeId: StoreId, at: number): Promise<boolean>;
+  /** The store a (non-revoked) token hash belongs to. Throws on a duplicate store id or token hash. */
+  storeForToken(tokenHash: string): Promise<StoreId | null>;
+  /**
+   * Registers `replica` as belonging to `store` (first use) or confirms it.
+   * Returns the store the replica belongs to (a different store means: refuse).
+   */
+  claimReplica(replica: ReplicaId, store: StoreId, kind: ReplicaKind, at: number): Promise<StoreId>;
+  syncPosition(replica: ReplicaId): Promise<SyncPosition | null>;
+
+  // API keys
+  addApiKey(id: string, keyHash: string, role: ApiRole, at: number): Promise<void>;
+  /** The NON-REVOKED key with this hash (a revoked key gives null, like storeForToken). */
+  apiKeyForHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  revokeApiKey(id: string, at: number): Promise<boolean>;
+
+  // events and audit
+  eventCount(store?: StoreId): Promise<number>;
+  /**
+   * A store's events in (replica, seq) order, paged: those after `after`.
+   * Replica ids compare bytewise. Optional fields that were absent or null
+   * come back absent; `forced` only when true.
+   */
+  events(store: StoreId, after: { replica: string; seq: number } | null, limit: number): Promise<InventoryEvent[]>;
+  audit(entry: AuditEntry): Promise<void>;
+  /** The latest `limit` audit entries, newest first. */
+  auditLog(limit: number): Promise<AuditEntry[]>;
+
+  /**
+   * Calls `onChange(changeId)` when another process (or another HubStore
+   * instance) commits, via LISTEN/NOTIFY; commits made through this instance
+   * are not reported. After the listening connection was lost and restored
+   * (notifications may have been missed) it is called with the latest change
+   * id. A notified id only says "something up to here changed": catch up
+   * with `changesSince(<changeId of the last load/changesSince>)`, since the
+   * ids of this instance's own commits are never notified.
+   * Returns an unsubscribe.
+   */
+  subscribe(onChange: (changeId: number) => void): Promise<() => Promise<void>>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,669 @@
+import {
+  statusRank,
+  type CounterEntry,
+  type Delta,
+  type InventoryEvent,
+  type ReplicaId,
+  type ReservationRecord,
+  type StoreId,
+  type TransferEntry,
+} from '@scoville/crdt-inventory';
+import { COMMIT_LOCK_KEY, migrate } from '../db/migrations.js';
+import type { SqlClient, SqlTx } from '../db/sql-client.js';
+import type {
+  ApiKeyRecord,
+  ApiRole,
+  AuditEntry,
+  CommitItem,
+  CommitResult,
+  HubStore,
+  LoadedHubState,
+  ReplicaKind,
+  StoreRecord,
+  SyncPosition,
+} from './hub-store.js';
+
+/** The NOTIFY channel carrying each commit's change id. */
+export const CHANGES_CHANNEL = 'scoville_changes';
+
+export interface SqlHubStoreOptions {
+  /** Rows per INSERT statement in `commit` (default 20,000). */
+  chunkRows?: number;
+  /** Rows per SELECT page in `loadState` (default 50,000). */
+  pageRows?: number;
+  /** Clock for received_at and schema_migrations (default Date.now). */
+  now?: () => number;
+}
+
+const STATUS_RANK_SQL = (col: string): string =>
+  `(CASE ${col} WHEN 'active' THEN 0 WHEN 'released' THEN 1 ELSE 2 END)`;
+
+const UPSERT_COUNTERS = `
+  INSERT INTO counter_entries AS t (store_id, sku, replica_id, p, n, change_id)
+  SELECT u.s, u.k, u.r, u.p, u.n, $6::int8
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(s, k, r, p, n)
+  ON CONFLICT (store_id, sku, replica_id) DO UPDATE
+    SET p = GREATEST(t.p, EXCLUDED.p), n = GREATEST(t.n, EXCLUDED.n), change_id = EXCLUDED.change_id
+    WHERE EXCLUDED.p > t.p OR EXCLUDED.n > t.n`;
+
+const UPSERT_TRANSFERS = `
+  INSERT INTO transfers AS t (store_id, sku, from_replica, to_replica, amount, change_id)
+  SELECT u.s, u.k, u.f, u.o, u.a, $6::int8
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) AS u(s, k, f, o, a)
+  ON CONFLICT (store_id, sku, from_replica, to_replica) DO UPDATE
+    SET amount = EXCLUDED.amount, change_id = EXCLUDED.change_id
+    WHERE EXCLUDED.amount > t.amount`;
+
+const UPSERT_RESERVATIONS = `
+  INSERT INTO reservations AS t (store_id, id, sku, owner, qty, expires_at, status, change_id)
+  SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, $8::int8
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[]) AS u(s, i, k, o, q, e, st)
+  ON CONFLICT (store_id, id) DO UPDATE
+    SET status = EXCLUDED.status, change_id = EXCLUDED.change_id
+    WHERE ${STATUS_RANK_SQL('EXCLUDED.status')} > ${STATUS_RANK_SQL('t.status')}`;
+
+const EVENT_COLUMNS =
+  'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';
+
+const INSERT_EVENTS = `
+  WITH ins AS (
+    INSERT INTO events (${EVENT_COLUMNS}, received_at)
+    SELECT u.*, $17::int8
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::int8[],
+                $9::text[], $10::text[], $11::text[], $12::bool[], $13::int8[], $14::text[], $15::int8[], $16::text[]) AS u
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+  )
+  SELECT count(*)::int4 AS n FROM ins`;
+
+const UPSERT_POSITIONS = `
+  INSERT INTO sync_positions AS t (replica_id, store_id, last_event_seq, last_batch_at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+  ON CONFLICT (replica_id) DO UPDATE
+    SET last_event_seq = GREATEST(t.last_event_seq, EXCLUDED.last_event_seq),
+        last_batch_at = GREATEST(t.last_batch_at, EXCLUDED.last_batch_at)`;
+
+/** Highest change id of any stored entry, in the caller's snapshot. */
+const MAX_CHANGE_ID = `
+  SELECT COALESCE(GREATEST(
+    (SELECT max(change_id) FROM counter_entries),
+    (SELECT max(change_id) FROM transfers),
+    (SELECT max(change_id) FROM reservations)), 0) AS id`;
+
+interface CounterRow {
+  store_id: string;
+  sku: string;
+  replica_id: string;
+  p: number;
+  n: number;
+  change_id: number;
+}
+interface TransferRow {
+  store_id: string;
+  sku: string;
+  from_replica: string;
+  to_replica: string;
+  amount: number;
+  change_id: number;
+}
+interface ReservationRow {
+  store_id: string;
+  id: string;
+  sku: string;
+  owner: string;
+  qty: number;
+  expires_at: number;
+  status: ReservationRecord['status'];
+  change_id: number;
+}
+interface EventRow {
+  store_id: string;
+  event_id: string;
+  replica_id: string;
+  seq: number;
+  type: InventoryEvent['type'];
+  sku: string;
+  qty: number;
+  at: number;
+  idempotency_key: string | null;
+  terminal: string | null;
+  reason: NonNullable<InventoryEvent['reason']> | null;
+  forced: boolean;
+  count: number | null;
+  reservation_id: string | null;
+  expires_at: number | null;
+  to_replica: string | null;
+}
+
+const toCounter = (r: CounterRow): CounterEntry => ({
+  store: r.store_id as StoreId,
+  sku: r.sku as CounterEntry['sku'],
+  replica: r.replica_id as ReplicaId,
+  p: r.p,
+  n: r.n,
+});
+const toTransfer = (r: TransferRow): TransferEntry => ({
+  store: r.store_id as StoreId,
+  sku: r.sku as TransferEntry['sku'],
+  from: r.from_replica as ReplicaId,
+  to: r.to_replica as ReplicaId,
+  amount: r.amount,
+});
+const toReservation = (r: ReservationRow): ReservationRecord => ({
+  id: r.id as ReservationRecord['id'],
+  store: r.store_id as StoreId,
+  sku: r.sku as ReservationRecord['sku'],
+  owner: r.owner as ReplicaId,
+  qty: r.qty,
+  expiresAt: r.expires_at,
+  status: r.status,
+});
+
+function toEvent(r: EventRow): InventoryEvent {
+  const e: InventoryEvent = {
+    id: r.event_id as InventoryEvent['id'],
+    store: r.store_id as StoreId,
+    replica: r.replica_id as ReplicaId,
+    seq: r.seq,
+    type: r.type,
+    sku: r.sku as InventoryEvent['sku'],
+    qty: r.qty,
+    at: r.at,
+  };
+  if (r.idempotency_key !== null) e.idempotencyKey = r.idempotency_key;
+  if (r.terminal !== null) e.terminal = r.terminal;
+  if (r.reason !== null) e.reason = r.reason;
+  if (r.forced) e.forced = true;
+  if (r.count !== null) e.count = r.count;
+  if (r.reservation_id !== null) e.reservationId = r.reservation_id as InventoryEvent['reservationId'];
+  if (r.expires_at !== null) e.expiresAt = r.expires_at;
+  if (r.to_replica !== null) e.to = r.to_replica as ReplicaId;
+  return e;
+}
+
+interface Position {
+  replica: ReplicaId;
+  store: StoreId;
+  seq: number;
+  at: number;
+}
+
+/** All items of one commit, merged so that each primary key appears once. */
+interface Coalesced {
+  entries: Map<string, CounterEntry>;
+  transfers: Map<string, TransferEntry>;
+  reservations: Map<string, ReservationRecord>;
+  events: Map<string, InventoryEvent>;
+  positions: Map<ReplicaId, Position>;
+}
+
+// Ids never contain a space (see isValidId), so it separates key parts.
+function coalesce(items: readonly CommitItem[]): Coalesced {
+  const c: Coalesced = { entries: new Map(), transfers: new Map(), reservations: new Map(), events: new Map(), positions: new Map() };
+  for (const item of items) {
+    for (const e of item.delta.entries) {
+      if (e.p === 0 && e.n === 0) continue; // absent and zero are the same entry
+      const key = `${e.store} ${e.sku} ${e.replica}`;
+      const had = c.entries.get(key);
+      if (had === undefined) c.entries.set(key, { store: e.store, sku: e.sku, replica: e.replica, p: e.p, n: e.n });
+      else {
+        if (e.p > had.p) had.p = e.p;
+        if (e.n > had.n) had.n = e.n;
+      }
+    }
+    for (const t of item.delta.transfers) {
+      if (t.amount <= 0) continue;
+      const key = `${t.store} ${t.sku} ${t.from} ${t.to}`;
+      const had = c.transfers.get(key);
+      if (had === undefined) c.transfers.set(key, { ...t });
+      else if (t.amount > had.amount) had.amount = t.amount;
+    }
+    for (const r of item.delta.reservations) {
+      const key = `${r.store} ${r.id}`;
+      const had = c.reservations.get(key);
+      if (had === undefined || statusRank(r.status) > statusRank(had.status)) c.reservations.set(key, r);
+    }
+    for (const ev of item.events) {
+      const key = `${ev.store} ${ev.id}`;
+      if (!c.events.has(key)) c.events.set(key, ev);
+    }
+    if (item.from !== undefined) {
+      const { replica, store, at } = item.from;
+      let seq = 0;
+      for (const ev of item.events) if (ev.replica === replica && ev.seq > seq) seq = ev.seq;
+      const had = c.positions.get(replica);
+      if (had === undefined) c.positions.set(replica, { replica, store, seq, at });
+      else {
+        if (seq > had.seq) had.seq = seq;
+        if (at > had.at) had.at = at;
+      }
+    }
+  }
+  return c;
+}
+
+function* chunks<T>(rows: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
+}
+
+/**
+ * HubStore over any SqlClient: the same SQL on PostgreSQL and PGlite.
+ *
+ * `commit` serialises on a transaction-scoped advisory lock and takes the
+ * change id under it, so commits become visible in change-id order across
+ * every process sharing the database.
+ */
+export class SqlHubStore implements HubStore {
+  private readonly chunkRows: number;
+  private readonly pageRows: number;
+  private readonly now: () => number;
+
+  /** Subscribers of this instance, sharing one LISTEN. */
+  private readonly subscribers = new Set<(changeId: number) => void>();
+  private unlisten: (() => Promise<void>) | null = null;
+  private listening: Promise<void> | null = null;
+  /** Change ids committed through this instance whose NOTIFY is still to come (only while subscribed). */
+  private readonly ownChangeIds = new Set<number>();
+  private closed = false;
+
+  constructor(
+    private readonly db: SqlClient,
+    opts: SqlHubStoreOptions = {},
+  ) {
+    this.chunkRows = Math.max(1, opts.chunkRows ?? 20_000);
+    this.pageRows = Math.max(1, opts.pageRows ?? 50_000);
+    this.now = opts.now ?? Date.now;
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.db, this.now);
+  }
+
+  // ---------------------------------------------------------------- commit
+
+  async commit(items: readonly CommitItem[]): Promise<CommitResult> {
+    const c = coalesce(items);
+    const receivedAt = this.now();
+    const track = this.subscribers.size > 0;
+    let changeId: number | undefined;
+    try {
+      return await this.db.transaction(async (tx) => {
+        // Held until COMMIT: the next commit takes its change id only after
+        // this one is visible, so readers never see id k+1 without id k.
+        await tx.query(`SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY})`);
+        const [row] = await tx.query<{ id: number }>(`SELECT nextval('hub_change_seq') AS id`);
+        if (row === undefined) throw new Error('nextval returned no row');
+        const id = row.id;
+        changeId = id;
+        if (track) this.ownChangeIds.add(id);
+
+        await this.upsertEntries(tx, c, id);
+        let eventsInserted = 0;
+        for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
+        if (c.positions.size > 0) {
+          const ps = [...c.positions.values()];
+          await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);
+        }
+        // Delivered to listeners when (and only if) this transaction commits.
+        await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
+        return { changeId: id, eventsInserted };
+      });
+    } catch (err) {
+      // Not committed (or unknown): never filter out a notification for it.
+      if (changeId !== undefined) this.ownChangeIds.delete(changeId);
+      throw err;
+    }
+  }
+
+  private async upsertEntries(tx: SqlTx, c: Coalesced, id: number): Promise<void> {
+    for (const part of chunks([...c.entries.values()], this.chunkRows)) {
+      await tx.query(UPSERT_COUNTERS, [
+        part.map((e) => e.store),
+        part.map((e) => e.sku),
+        part.map((e) => e.replica),
+        part.map((e) => e.p),
+        part.map((e) => e.n),
+        id,
+      ]);
+    }
+    for (const part of chunks([...c.transfers.values()], this.chunkRows)) {
+      await tx.query(UPSERT_TRANSFERS, [
+        part.map((t) => t.store),
+        part.map((t) => t.sku),
+        part.map((t) => t.from),
+        part.map((t) => t.to),
+        part.map((t) => t.amount),
+        id,
+      ]);
+    }
+    for (const part of chunks([...c.reservations.values()], this.chunkRows)) {
+      await tx.query(UPSERT_RESERVATIONS, [
+        part.map((r) => r.store),
+        part.map((r) => r.id),
+        part.map((r) => r.sku),
+        part.map((r) => r.owner),
+        part.map((r) => r.qty),
+        part.map((r) => r.expiresAt),
+        part.map((r) => r.status),
+        id,
+      ]);
+    }
+  }
+
+  // ---------------------------------------------------------------- reads of the state
+
+  async loadState(): Promise<LoadedHubState> {
+    return this.snapshot(async (tx) => {
+      const delta: Delta = { entries: [], transfers: [], reservations: [] };
+      // Keyset pages in primary-key order: bounded result sets however many rows.
+      await this.pages<CounterRow>(
+        tx,
+        'SELECT store_id, sku, replica_id, p, n, change_id FROM counter_entries',
+        ['store_id', 'sku', 'replica_id'],
+        (r) => delta.entries.push(toCounter(r)),
+      );
+      await this.pages<TransferRow>(
+        tx,
+        'SELECT store_id, sku, from_replica, to_replica, amount, change_id FROM transfers',
+        ['store_id', 'sku', 'from_replica', 'to_replica'],
+        (r) => delta.transfers.push(toTransfer(r)),
+      );
+      await this.pages<ReservationRow>(
+        tx,
+        'SELECT store_id, id, sku, owner, qty, expires_at, status, change_id FROM reservations',
+        ['store_id', 'id'],
+        (r) => delta.reservations.push(toReservation(r)),
+      );
+      const [max] = await tx.query<{ id: number }>(MAX_CHANGE_ID);
+      return { delta, changeId: max?.id ?? 0 };
+    });
+  }
+
+  async changesSince(changeId: number): Promise<LoadedHubState> {
+    return this.snapshot(async (tx) => {
+      let max = changeId;
+      const seen = (r: { change_id: number }): void => {
+        if (r.change_id > max) max = r.change_id;
+      };
+      const counters = await tx.query<CounterRow>(
+        'SELECT store_id, sku, replica_id, p, n, change_id FROM counter_entries WHERE change_id > $1',
+        [changeId],
+      );
+      const transfers = await tx.query<TransferRow>(
+        'SELECT store_id, sku, from_replica, to_replica, amount, change_id FROM transfers WHERE change_id > $1',
+        [changeId],
+      );
+      const reservations = await tx.query<ReservationRow>(
+        'SELECT store_id, id, sku, owner, qty, expires_at, status, change_id FROM reservations WHERE change_id > $1',
+        [changeId],
+      );
+      const delta: Delta = { entries: [], transfers: [], reservations: [] };
+      for (const r of counters) {
+        seen(r);
+        delta.entries.push(toCounter(r));
+      }
+      for (const r of transfers) {
+        seen(r);
+        delta.transfers.push(toTransfer(r));
+      }
+      for (const r of reservations) {
+        seen(r);
+        delta.reservations.push(toReservation(r));
+      }
+      return { delta, changeId: max };
+    });
+  }
+
+  /** Runs reads in one REPEATABLE READ snapshot (entries and change id agree). */
+  private snapshot<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      return fn(tx);
+    });
+  }
+
+  private async pages<R extends object>(tx: SqlTx, select: string, key: readonly (keyof R & string)[], each: (row: R) => void): Promise<void> {
+    const order = key.join(', ');
+    const next = `${select} WHERE (${order}) > (${key.map((_, i) => `$${i + 1}`).join(', ')}) ORDER BY ${order} LIMIT $${key.length + 1}`;
+    let rows = await tx.query<R>(`${select} ORDER BY ${order} LIMIT $1`, [this.pageRows]);
+    for (;;) {
+      for (const r of rows) each(r);
+      const last = rows[rows.length - 1];
+      if (rows.length < this.pageRows || last === undefined) return;
+      rows = await tx.query<R>(next, [...key.map((k) => last[k]), this.pageRows]);
+    }
+  }
+
+  // ---------------------------------------------------------------- stores and replicas
+
+  async addStore(storeId: StoreId, tokenHash: string, at: number): Promise<void> {
+    await this.db.query('INSERT INTO stores (store_id, token_hash, created_at) VALUES ($1, $2, $3)', [storeId, tokenHash, at]);
+  }
+
+  async listStores(): Promise<StoreRecord[]> {
+    const rows = await this.db.query<{ store_id: string; created_at: number; revoked_at: number | null }>(
+      'SELECT store_id, created_at, revoked_at FROM stores ORDER BY store_id',
+    );
+    return rows.map((r) => ({ storeId: r.store_id as StoreId, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  async revokeStore(storeId: StoreId, at: number): Promise<boolean> {
+    const rows = await this.db.query(
+      'UPDATE stores SET revoked_at = $2 WHERE store_id = $1 AND revoked_at IS NULL RETURNING 1',
+      [storeId, at],
+    );
+    return rows.length > 0;
+  }
+
+  async storeForToken(tokenHash: string): Promise<StoreId | null> {
+    const [row] = await this.db.query<{ store_id: string }>(
+      'SELECT store_id FROM stores WHERE token_hash = $1 AND revoked_at IS NULL',
+      [tokenHash],
+    );
+    return row === undefined ? null : (row.store_id as StoreId);
+  }
+
+  async claimReplica(replica: ReplicaId, store: StoreId, kind: ReplicaKind, at: number): Promise<StoreId> {
+    // Two statements: the SELECT gets a fresh snapshot, so it also sees a
+    // row a concurrent claim committed while the INSERT waited for it.
+    await this.db.query(
+      'INSERT INTO replicas (replica_id, store_id, kind, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (replica_id) DO NOTHING',
+      [replica, store, kind, at],
+    );
+    const [row] = await this.db.query<{ store_id: string }>('SELECT store_id FROM replicas WHERE replica_id = $1', [replica]);
+    if (row === undefined) throw new Error(`replica ${replica} vanished while being claimed`);
+    return row.store_id as StoreId;
+  }
+
+  async syncPosition(replica: ReplicaId): Promise<SyncPosition | null> {
+    const [row] = await this.db.query<{ replica_id: string; store_id: string; last_event_seq: number; last_batch_at: number | null }>(
+      'SELECT replica_id, store_id, last_event_seq, last_batch_at FROM sync_positions WHERE replica_id = $1',
+      [replica],
+    );
+    if (row === undefined) return null;
+    return {
+      replica: row.replica_id as ReplicaId,
+      store: row.store_id as StoreId,
+      lastEventSeq: row.last_event_seq,
+      lastBatchAt: row.last_batch_at,
+    };
+  }
+
+  // ---------------------------------------------------------------- API keys
+
+  async addApiKey(id: string, keyHash: string, role: ApiRole, at: number): Promise<void> {
+    await this.db.query('INSERT INTO api_keys (id, key_hash, role, created_at) VALUES ($1, $2, $3, $4)', [id, keyHash, role, at]);
+  }
+
+  async apiKeyForHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const [row] = await this.db.query<ApiKeyRow>(
+      'SELECT id, role, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [keyHash],
+    );
+    return row === undefined ? null : toApiKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const rows = await this.db.query<ApiKeyRow>('SELECT id, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id');
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, at: number): Promise<boolean> {
+    const rows = await this.db.query('UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING 1', [id, at]);
+    return rows.length > 0;
+  }
+
+  // ---------------------------------------------------------------- events and audit
+
+  async eventCount(store?: StoreId): Promise<number> {
+    const [row] =
+      store === undefined
+        ? await this.db.query<{ n: number }>('SELECT count(*) AS n FROM events')
+        : await this.db.query<{ n: number }>('SELECT count(*) AS n FROM events WHERE store_id = $1', [store]);
+    return row?.n ?? 0;
+  }
+
+  async events(store: StoreId, after: { replica: string; seq: number } | null, limit: number): Promise<InventoryEvent[]> {
+    const rows =
+      after === null
+        ? await this.db.query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM events WHERE store_id = $1 ORDER BY replica_id, seq LIMIT $2`,
+            [store, limit],
+          )
+        : await this.db.query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM events
+             WHERE store_id = $1 AND (store_id, replica_id, seq) > ($1, $2, $3)
+             ORDER BY replica_id, seq LIMIT $4`,
+            [store, after.replica, after.seq, limit],
+          );
+    return rows.map(toEvent);
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.db.query('INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4::jsonb)', [
+      entry.at,
+      entry.actor,
+      entry.action,
+      JSON.stringify(entry.detail),
+    ]);
+  }
+
+  async auditLog(limit: number): Promise<AuditEntry[]> {
+    const rows = await this.db.query<{ at: number; actor: string; action: string; detail: Record<string, unknown> }>(
+      'SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, detail: r.detail }));
+  }
+
+  // ---------------------------------------------------------------- change notifications
+
+  async subscribe(onChange: (changeId: number) => void): Promise<() => Promise<void>> {
+    if (this.closed) throw new Error('store closed');
+    this.subscribers.add(onChange);
+    try {
+      await this.ensureListening();
+    } catch (err) {
+      this.subscribers.delete(onChange);
+      throw err;
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      this.subscribers.delete(onChange);
+      if (this.subscribers.size === 0) await this.stopListening();
+    };
+  }
+
+  private ensureListening(): Promise<void> {
+    if (this.unlisten !== null) return Promise.resolve();
+    this.listening ??= (async () => {
+      try {
+        this.unlisten = await this.db.listen(CHANGES_CHANNEL, (payload) => this.notified(payload), {
+          onReconnect: () => void this.caughtUp(),
+        });
+      } finally {
+        this.listening = null;
+      }
+    })();
+    return this.listening;
+  }
+
+  private async stopListening(): Promise<void> {
+    if (this.listening) await this.listening.catch(() => undefined);
+    // Someone subscribed again meanwhile: keep listening for them.
+    if (this.subscribers.size > 0) return;
+    const off = this.unlisten;
+    this.unlisten = null;
+    this.ownChangeIds.clear();
+    if (off !== null) await off();
+  }
+
+  private notified(payload: string): void {
+    const id = Number(payload);
+    if (!Number.isSafeInteger(id)) return;
+    if (this.ownChangeIds.delete(id)) return;
+    this.emit(id);
+  }
+
+  /** After a lost LISTEN connection: report the latest change id so subscribers catch up. */
+  private async caughtUp(): Promise<void> {
+    try {
+      const [row] = await this.db.query<{ id: number }>(MAX_CHANGE_ID);
+      this.emit(row?.id ?? 0);
+    } catch {
+      // the next notification (or reconnect) will try again
+    }
+  }
+
+  private emit(id: number): void {
+    for (const cb of [...this.subscribers]) {
+      try {
+        cb(id);
+      } catch {
+        // a subscriber's failure is its own; the others still hear of it
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscribers.clear();
+    await this.stopListening().catch(() => undefined);
+    await this.db.close();
+  }
+}
+
+interface ApiKeyRow {
+  id: string;
+  role: ApiRole;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({ id: r.id, role: r.role, createdAt: r.created_at, revokedAt: r.revoked_at });
+
+async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], receivedAt: number): Promise<number> {
+  const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [
+    part.map((e) => e.store),
+    part.map((e) => e.id),
+    part.map((e) => e.replica),
+    part.map((e) => e.seq),
+    part.map((e) => e.type),
+    part.map((e) => e.sku),
+    part.map((e) => e.qty),
+    part.map((e) => e.at),
+    part.map((e) => e.idempotencyKey ?? null),
+    part.map((e) => e.terminal ?? null),
+    part.map((e) => e.reason ?? null),
+    part.map((e) => e.forced === true),
+    part.map((e) => e.count ?? null),
+    part.map((e) => e.reservationId ?? null),
+    part.map((e) => e.expiresAt ?? null),
+    part.map((e) => e.to ?? null),
+    receivedAt,
+  ]);
+  return row?.n ?? 0;
+}

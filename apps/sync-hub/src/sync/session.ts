@@ -1,0 +1,236 @@
+import type { WebSocket } from 'ws';
+import {
+  chunkDelta,
+  deltaOf,
+  deltaWithout,
+  emptyDelta,
+  isEmptyDelta,
+  type Delta,
+  type InventoryEvent,
+  type ReplicaId,
+  type StoreId,
+} from '@scoville/crdt-inventory';
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  decode,
+  encode,
+  type BatchMessage,
+  type DigestMessage,
+  type HelloMessage,
+  type Message,
+  type RepairMessage,
+} from '@scoville/protocol';
+import type { HubState, StateChange } from '../state/hub-state.js';
+import type { HubStore } from '../store/hub-store.js';
+import type { HubCommitter } from './hub-committer.js';
+import type { Logger } from '../log.js';
+
+/** Largest chunk of entries the hub puts in one outgoing batch or repair. */
+const OUT_CHUNK = 10_000;
+
+export interface SessionDeps {
+  store: HubStore;
+  state: HubState;
+  committer: HubCommitter;
+  hubReplica: ReplicaId;
+  log: Logger;
+  clock: () => number;
+  /** Called once the session knows its replica (after hello). */
+  onOnline: (s: HubSession) => void;
+  onClosed: (s: HubSession) => void;
+}
+
+/**
+ * One agent's connection.
+ *
+ *   awaiting_hello ──hello ok──▶ online ──socket closes / fatal error──▶ closed
+ *         │                                   ▲
+ *         └────────── bad hello ──────────────┘
+ *
+ * Batches are acked in order, each only after the transaction that holds it
+ * committed. A frame that cannot be decoded closes the link (4400): acks are
+ * cumulative, so silently skipping one batch would later ack it by mistake.
+ */
+export class HubSession {
+  state: 'awaiting_hello' | 'online' | 'closed' = 'awaiting_hello';
+  replica: ReplicaId | null = null;
+  private outSeq = 0;
+  /** Highest outgoing batch seq the agent acked. */
+  ackedOut = 0;
+  connectedAt: number;
+  lastBatchAt: number | null = null;
+  /** Serialises message handling: a later batch never overtakes an earlier one. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly store: StoreId,
+    private readonly deps: SessionDeps,
+  ) {
+    this.connectedAt = deps.clock();
+    ws.on('message', (data, isBinary) => {
+      const raw = isBinary ? (data as Buffer) : (data as Buffer).toString('utf8');
+      this.chain = this.chain.then(() => this.handleFrame(raw)).catch((e) => this.fail('internal', String(e), 1011));
+    });
+    ws.on('close', () => this.closed());
+    ws.on('error', () => this.closed());
+  }
+
+  private async handleFrame(raw: string | Buffer): Promise<void> {
+    if (this.state === 'closed') return;
+    const decoded = decode(typeof raw === 'string' ? raw : new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+    if (!decoded.ok) {
+      const code =
+        decoded.error.code === 'too_large'
+          ? CloseCode.TooLarge
+          : decoded.error.code === 'unsupported_version'
+            ? CloseCode.UnsupportedVersion
+            : CloseCode.BadMessage;
+      return this.fail(decoded.error.code, decoded.error.message, code);
+    }
+    const msg = decoded.message;
+    if (this.state === 'awaiting_hello') {
+      if (msg.type !== 'hello') return this.fail('hello_required', `expected hello, got ${msg.type}`, CloseCode.BadMessage);
+      return this.hello(msg);
+    }
+    switch (msg.type) {
+      case 'batch':
+        return this.batch(msg);
+      case 'events':
+        return this.commitFromAgent(emptyDelta(), msg.events, msg.seq, 'events');
+      case 'ack':
+        if (msg.stream === 'batch') this.ackedOut = Math.max(this.ackedOut, msg.upTo);
+        return;
+      case 'digest':
+        return this.digest(msg);
+      case 'repair':
+        return this.repair(msg);
+      case 'ping':
+        return this.send({ type: 'pong', t: msg.t });
+      case 'pong':
+        return;
+      case 'rights_request':
+        return this.send({
+          type: 'error',
+          code: 'not_supported',
+          message: 'this hub does not grant rights yet; the agent keeps selling within its own rights',
+          fatal: false,
+        });
+      default:
+        return this.fail('unexpected_message', `an agent may not send ${msg.type}`, CloseCode.BadMessage);
+    }
+  }
+
+  private async hello(m: HelloMessage): Promise<void> {
+    if (m.store !== this.store) {
+      return this.fail('forbidden', `this token belongs to store ${this.store}, not ${m.store}`, CloseCode.Forbidden);
+    }
+    const owner = await this.deps.store.claimReplica(m.replica, this.store, 'agent', this.deps.clock());
+    if (owner !== this.store) {
+      return this.fail('forbidden', `replica ${m.replica} belongs to another store`, CloseCode.Forbidden);
+    }
+    this.replica = m.replica;
+    this.state = 'online';
+    const pos = await this.deps.store.syncPosition(m.replica);
+    this.send({
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      hubReplica: this.deps.hubReplica,
+      ackedUpTo: 0,
+      hubSeq: pos?.lastEventSeq ?? 0,
+    });
+    this.deps.onOnline(this);
+    // Catch-up in the hub→agent direction: everything other replicas wrote for this store.
+    this.sendDelta(this.deps.state.storeDelta(this.store, m.replica));
+  }
+
+  /** Checks that every entry and event was written by this agent for its own store. */
+  private foreign(delta: Delta, events: readonly InventoryEvent[]): string | null {
+    const r = this.replica!;
+    const s = this.store;
+    for (const e of delta.entries) if (e.store !== s || e.replica !== r) return `entry ${e.store}/${e.sku} of replica ${e.replica}`;
+    for (const t of delta.transfers) if (t.store !== s || t.from !== r) return `transfer ${t.store}/${t.sku} from ${t.from}`;
+    for (const x of delta.reservations) if (x.store !== s || x.owner !== r) return `reservation ${x.id} of ${x.owner}`;
+    for (const e of events) if (e.store !== s || e.replica !== r) return `event ${e.id}`;
+    return null;
+  }
+
+  private batch(m: BatchMessage): Promise<void> {
+    return this.commitFromAgent(m.delta, m.events, m.seq, 'batch');
+  }
+
+  private async commitFromAgent(delta: Delta, events: InventoryEvent[], seq: number, stream: 'batch' | 'events'): Promise<void> {
+    const bad = this.foreign(delta, events);
+    if (bad) {
+      this.deps.log.warn('refused foreign data', { store: this.store, agent: this.replica, what: bad });
+      return this.fail('forbidden', `${bad} does not belong to replica ${this.replica} of store ${this.store}`, CloseCode.Forbidden);
+    }
+    const at = this.deps.clock();
+    // Not awaited here: the next frame may be validated while this one commits,
+    // and group commit takes both; acks still go out in order (commits resolve in order).
+    const done = this.deps.committer.submit({ delta, events, from: { replica: this.replica!, store: this.store, at } });
+    done.then(
+      () => {
+        this.lastBatchAt = at;
+        this.send({ type: 'ack', stream, upTo: seq });
+      },
+      (e) => this.fail('unavailable', `could not store batch ${seq}: ${String(e)}`, CloseCode.GoingAway),
+    );
+  }
+
+  private digest(m: DigestMessage): void {
+    const ours = this.deps.state.digest(this.store);
+    this.send({ type: 'digest', store: this.store, digest: ours, entries: this.deps.state.storeDelta(this.store).entries.length });
+    if (m.digest !== ours) {
+      this.deps.log.info('digest mismatch, repairing', { store: this.store, agent: this.replica });
+      this.sendRepair(this.deps.state.storeDelta(this.store, this.replica!));
+    }
+  }
+
+  private async repair(m: RepairMessage): Promise<void> {
+    if (m.store !== this.store) return this.fail('forbidden', `repair for store ${m.store}`, CloseCode.Forbidden);
+    // A repair carries the agent's whole view; only its own entries are its to assert.
+    const own = deltaOf(m.delta, this.replica!);
+    if (isEmptyDelta(own)) return;
+    await this.deps.committer.submit({ delta: own, events: [], from: { replica: this.replica!, store: this.store, at: this.deps.clock() } });
+  }
+
+  /** Forwards committed changes of this store that other replicas wrote. */
+  forward(change: StateChange): void {
+    if (this.state !== 'online' || change.store !== this.store) return;
+    this.sendDelta(deltaWithout(change.delta, this.replica!));
+  }
+
+  private sendDelta(d: Delta): void {
+    for (const chunk of chunkDelta(d, OUT_CHUNK)) this.send({ type: 'batch', seq: ++this.outSeq, delta: chunk, events: [] });
+  }
+
+  private sendRepair(d: Delta): void {
+    const parts = chunkDelta(d, OUT_CHUNK);
+    if (parts.length === 0) parts.push(emptyDelta());
+    parts.forEach((delta, i) => this.send({ type: 'repair', store: this.store, delta, final: i === parts.length - 1 }));
+  }
+
+  send(m: Message): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encode(m));
+  }
+
+  fail(code: string, message: string, closeCode: number): void {
+    if (this.state === 'closed') return;
+    this.send({ type: 'error', code, message, fatal: true });
+    this.ws.close(closeCode, code.slice(0, 100));
+    this.closed();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+    this.closed();
+  }
+
+  private closed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.deps.onClosed(this);
+  }
+}

@@ -1,0 +1,126 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode, DEFAULT_LIMITS, encode } from '@scoville/protocol';
+import type { StoreId } from '@scoville/crdt-inventory';
+import { bearer, hashSecret } from '../auth/tokens.js';
+import type { HubStore } from '../store/hub-store.js';
+import { HubSession, type SessionDeps } from './session.js';
+
+export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed'> {
+  store: HubStore;
+  /** Heartbeat: ping every interval; a link silent for two intervals is dead. */
+  heartbeatMs?: number;
+}
+
+/**
+ * The `/sync` WebSocket endpoint: authenticates the store token on upgrade,
+ * runs one HubSession per agent, and forwards committed changes of a store
+ * to that store's other connected replicas.
+ */
+export class SyncServer {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<StoreId, Set<HubSession>>();
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: SyncServerOptions) {
+    // ws enforces a hard cap above the protocol limit, so an oversized frame
+    // still reaches decode() and gets a proper `too_large` error and 4413.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: DEFAULT_LIMITS.maxFrameBytes * 2 });
+    this.unsubscribe = opts.state.onChange((changes) => {
+      for (const change of changes) for (const s of this.sessions.get(change.store) ?? []) s.forward(change);
+    });
+    const every = opts.heartbeatMs ?? 15_000;
+    this.heartbeat = setInterval(() => {
+      for (const ws of this.wss.clients) {
+        if (this.alive.get(ws) === false) {
+          ws.close(CloseCode.DeadLink, 'no heartbeat');
+          ws.terminate();
+          continue;
+        }
+        this.alive.set(ws, false);
+        ws.ping();
+      }
+    }, every);
+    this.heartbeat.unref();
+  }
+
+  /** Hook for the HTTP server's 'upgrade' event. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    if (url.pathname !== '/sync') {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    const token = bearer(req.headers.authorization) ?? url.searchParams.get('token');
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.alive.set(ws, true);
+      ws.on('pong', () => this.alive.set(ws, true));
+      ws.on('message', () => this.alive.set(ws, true));
+      void this.authenticate(ws, token);
+    });
+  }
+
+  private async authenticate(ws: WebSocket, token: string | null): Promise<void> {
+    // Frames that arrive while the token is checked are buffered, not lost.
+    const early: { data: unknown; isBinary: boolean }[] = [];
+    const buffer = (data: unknown, isBinary: boolean) => early.push({ data, isBinary });
+    ws.on('message', buffer);
+    let store: StoreId | null = null;
+    try {
+      store = token ? await this.opts.store.storeForToken(hashSecret(token)) : null;
+    } catch (e) {
+      this.opts.log.error('token lookup failed', { err: String(e) });
+      ws.send(encode({ type: 'error', code: 'unavailable', message: 'the hub cannot check tokens right now', fatal: true }));
+      ws.close(1013, 'try again later');
+      return;
+    }
+    ws.off('message', buffer);
+    if (!store) {
+      this.opts.log.warn('refused sync connection: bad token');
+      ws.send(encode({ type: 'error', code: 'unauthorized', message: 'missing, unknown or revoked store token', fatal: true }));
+      ws.close(CloseCode.Unauthorized, 'unauthorized');
+      return;
+    }
+    const session = new HubSession(ws, store, {
+      ...this.opts,
+      onOnline: (s) => {
+        let set = this.sessions.get(s.store);
+        if (!set) this.sessions.set(s.store, (set = new Set()));
+        set.add(s);
+        this.opts.log.info('agent online', { store: s.store, agent: s.replica });
+      },
+      onClosed: (s) => {
+        const set = this.sessions.get(s.store);
+        if (set?.delete(s)) this.opts.log.info('agent offline', { store: s.store, agent: s.replica });
+        if (set?.size === 0) this.sessions.delete(s.store);
+      },
+    });
+    for (const f of early) ws.emit('message', f.data, f.isBinary);
+    void session;
+  }
+
+  /** Stores with at least one agent online, and their replicas. */
+  connected(): { store: StoreId; replicas: string[]; since: number; lastBatchAt: number | null }[] {
+    return [...this.sessions].map(([store, set]) => ({
+      store,
+      replicas: [...set].map((s) => s.replica ?? '?'),
+      since: Math.min(...[...set].map((s) => s.connectedAt)),
+      lastBatchAt: Math.max(0, ...[...set].map((s) => s.lastBatchAt ?? 0)) || null,
+    }));
+  }
+
+  isOnline(store: StoreId): boolean {
+    return (this.sessions.get(store)?.size ?? 0) > 0;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.unsubscribe();
+    for (const ws of this.wss.clients) ws.close(CloseCode.GoingAway, 'hub shutting down');
+    await new Promise<void>((r) => this.wss.close(() => r()));
+    for (const ws of this.wss.clients) ws.terminate();
+  }
+}
