@@ -12,9 +12,10 @@ const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
  */
 export function apiKeyAuth(store: HubStore, ttlMs = 10_000) {
   const cache = new Map<string, { role: ApiRole | null; until: number }>();
-  return (need: ApiRole): MiddlewareHandler =>
+  /** `allowQuery`: also accept `?key=` (for EventSource, which cannot send headers). */
+  return (need: ApiRole, allowQuery = false): MiddlewareHandler =>
     async (c, next) => {
-      const key = bearer(c.req.header('authorization'));
+      const key = bearer(c.req.header('authorization')) ?? (allowQuery ? (c.req.query('key') ?? null) : null);
       if (!key) return errorResponse(c, 401, 'unauthorized', 'an API key is required: Authorization: Bearer <key>');
       const hash = hashSecret(key);
       const now = Date.now();

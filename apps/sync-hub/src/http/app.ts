@@ -6,6 +6,7 @@ import type { HubCommitter } from '../sync/hub-committer.js';
 import type { SyncServer } from '../sync/sync-server.js';
 import { apiKeyAuth } from './api-keys.js';
 import { errorResponse } from './errors.js';
+import { mountDashboard } from '../dashboard/routes.js';
 
 export interface HubAppDeps {
   store: HubStore;
@@ -71,6 +72,8 @@ export function createHubApp(deps: HubAppDeps): Hono {
   app.get('/status', auth('read'), (c) =>
     c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), online: deps.sync.connected() }),
   );
+
+  mountDashboard(app, { state: deps.state, sync: deps.sync, committer: deps.committer, auth: auth('read', true), clock });
 
   return app;
 }

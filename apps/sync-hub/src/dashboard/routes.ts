@@ -1,0 +1,85 @@
+import type { Sku, StoreId } from '@scoville/crdt-inventory';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { HubState } from '../state/hub-state.js';
+import type { SyncServer } from '../sync/sync-server.js';
+import type { HubCommitter } from '../sync/hub-committer.js';
+import { DASHBOARD_HTML } from './page.js';
+
+export interface DashboardDeps {
+  state: HubState;
+  sync: SyncServer;
+  committer: HubCommitter;
+  /** Checks a read key given as `?key=` (EventSource cannot send headers). */
+  auth: MiddlewareHandler;
+  clock: () => number;
+}
+
+interface Cell {
+  store: StoreId;
+  sku: Sku;
+  onHand: number;
+  held: number;
+  available: number;
+}
+
+/**
+ * A small live dashboard: availability per SKU and store, which stores are
+ * online, commit stats. Pushes changed cells over SSE, coalesced to at most
+ * ten updates a second per viewer.
+ */
+export function mountDashboard(app: Hono, deps: DashboardDeps): void {
+  const cell = (store: StoreId, sku: Sku): Cell => {
+    const a = deps.state.availability(store, sku, deps.clock());
+    return { store, sku, onHand: a.onHand, held: a.held, available: a.available };
+  };
+  const snapshot = () => {
+    const s = deps.state.state;
+    const cells: Cell[] = [];
+    for (const store of s.storeIds().sort()) for (const sku of s.skus(store).sort()) cells.push(cell(store, sku));
+    return { at: deps.clock(), cells, online: deps.sync.connected(), commits: deps.committer.stats };
+  };
+
+  app.get('/dashboard', (c) => c.html(DASHBOARD_HTML));
+  app.get('/dashboard/state', deps.auth, (c) => c.json(snapshot()));
+  app.get('/dashboard/events', deps.auth, (c) =>
+    streamSSE(c, async (stream) => {
+      const dirty = new Map<string, [StoreId, Sku]>();
+      let wake: (() => void) | null = null;
+      const off = deps.state.onChange((changes) => {
+        for (const ch of changes) {
+          for (const e of ch.delta.entries) dirty.set(`${e.store}\0${e.sku}`, [e.store, e.sku]);
+          for (const t of ch.delta.transfers) dirty.set(`${t.store}\0${t.sku}`, [t.store, t.sku]);
+          for (const r of ch.delta.reservations) dirty.set(`${r.store}\0${r.sku}`, [r.store, r.sku]);
+        }
+        wake?.();
+      });
+      stream.onAbort(() => {
+        off();
+        wake?.();
+      });
+      await stream.writeSSE({ event: 'snapshot', data: JSON.stringify(snapshot()) });
+      let lastOnline = '';
+      while (!stream.aborted) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 1_000).unref();
+        });
+        wake = null;
+        if (stream.aborted) break;
+        if (dirty.size > 0) {
+          const cells = [...dirty.values()].map(([st, k]) => cell(st, k));
+          dirty.clear();
+          await stream.writeSSE({ event: 'cells', data: JSON.stringify(cells) });
+        }
+        const online = JSON.stringify({ online: deps.sync.connected(), commits: deps.committer.stats });
+        if (online !== lastOnline) {
+          lastOnline = online;
+          await stream.writeSSE({ event: 'status', data: online });
+        }
+        await stream.sleep(100);
+      }
+      off();
+    }),
+  );
+}
