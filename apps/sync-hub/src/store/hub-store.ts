@@ -116,14 +116,13 @@ export interface HubStore {
   auditLog(limit: number): Promise<AuditEntry[]>;
 
   /**
-   * Calls `onChange(changeId)` when another process (or another HubStore
-   * instance) commits, via LISTEN/NOTIFY; commits made through this instance
-   * are not reported. After the listening connection was lost and restored
-   * (notifications may have been missed) it is called with the latest change
-   * id. A notified id only says "something up to here changed": catch up
-   * with `changesSince(<changeId of the last load/changesSince>)`, since the
-   * ids of this instance's own commits are never notified.
-   * Returns an unsubscribe.
+   * Calls `onChange(changeId)` after each commit on the database, by any hub
+   * process, this instance's own commits included (LISTEN/NOTIFY; in commit
+   * order, possibly before this instance's own `commit()` has resolved).
+   * Rolled-back commits are not reported. After the listening connection was
+   * lost and restored (notifications may have been missed) it is called with
+   * the latest change id, so a subscriber catches up with
+   * `changesSince(<last id it read up to>)`. Returns an unsubscribe.
    */
   subscribe(onChange: (changeId: number) => void): Promise<() => Promise<void>>;
 

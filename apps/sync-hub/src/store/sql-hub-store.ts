@@ -262,8 +262,6 @@ export class SqlHubStore implements HubStore {
   private readonly subscribers = new Set<(changeId: number) => void>();
   private unlisten: (() => Promise<void>) | null = null;
   private listening: Promise<void> | null = null;
-  /** Change ids committed through this instance whose NOTIFY is still to come (only while subscribed). */
-  private readonly ownChangeIds = new Set<number>();
   private closed = false;
 
   constructor(
@@ -284,35 +282,25 @@ export class SqlHubStore implements HubStore {
   async commit(items: readonly CommitItem[]): Promise<CommitResult> {
     const c = coalesce(items);
     const receivedAt = this.now();
-    const track = this.subscribers.size > 0;
-    let changeId: number | undefined;
-    try {
-      return await this.db.transaction(async (tx) => {
-        // Held until COMMIT: the next commit takes its change id only after
-        // this one is visible, so readers never see id k+1 without id k.
-        await tx.query(`SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY})`);
-        const [row] = await tx.query<{ id: number }>(`SELECT nextval('hub_change_seq') AS id`);
-        if (row === undefined) throw new Error('nextval returned no row');
-        const id = row.id;
-        changeId = id;
-        if (track) this.ownChangeIds.add(id);
+    return this.db.transaction(async (tx) => {
+      // Held until COMMIT: the next commit takes its change id only after
+      // this one is visible, so readers never see id k+1 without id k.
+      await tx.query(`SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY})`);
+      const [row] = await tx.query<{ id: number }>(`SELECT nextval('hub_change_seq') AS id`);
+      if (row === undefined) throw new Error('nextval returned no row');
+      const id = row.id;
 
-        await this.upsertEntries(tx, c, id);
-        let eventsInserted = 0;
-        for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
-        if (c.positions.size > 0) {
-          const ps = [...c.positions.values()];
-          await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);
-        }
-        // Delivered to listeners when (and only if) this transaction commits.
-        await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
-        return { changeId: id, eventsInserted };
-      });
-    } catch (err) {
-      // Not committed (or unknown): never filter out a notification for it.
-      if (changeId !== undefined) this.ownChangeIds.delete(changeId);
-      throw err;
-    }
+      await this.upsertEntries(tx, c, id);
+      let eventsInserted = 0;
+      for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
+      if (c.positions.size > 0) {
+        const ps = [...c.positions.values()];
+        await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);
+      }
+      // Delivered to listeners when (and only if) this transaction commits.
+      await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
+      return { changeId: id, eventsInserted };
+    });
   }
 
   private async upsertEntries(tx: SqlTx, c: Coalesced, id: number): Promise<void> {
@@ -596,15 +584,12 @@ export class SqlHubStore implements HubStore {
     if (this.subscribers.size > 0) return;
     const off = this.unlisten;
     this.unlisten = null;
-    this.ownChangeIds.clear();
     if (off !== null) await off();
   }
 
   private notified(payload: string): void {
     const id = Number(payload);
-    if (!Number.isSafeInteger(id)) return;
-    if (this.ownChangeIds.delete(id)) return;
-    this.emit(id);
+    if (Number.isSafeInteger(id)) this.emit(id);
   }
 
   /** After a lost LISTEN connection: report the latest change id so subscribers catch up. */

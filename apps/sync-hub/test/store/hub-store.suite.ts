@@ -1,0 +1,458 @@
+import {
+  eventIdFor,
+  replicaId,
+  reservationId,
+  sku,
+  statusRank,
+  storeId,
+  type CounterEntry,
+  type Delta,
+  type InventoryEvent,
+  type ReservationRecord,
+  type ReservationStatus,
+  type TransferEntry,
+} from '@scoville/crdt-inventory';
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../src/db/migrations.js';
+import type { SqlClient } from '../../src/db/sql-client.js';
+import type { CommitItem } from '../../src/store/hub-store.js';
+import { SqlHubStore, type SqlHubStoreOptions } from '../../src/store/sql-hub-store.js';
+
+/** One empty database for one test. */
+export interface HubStoreTestDb {
+  /** A new client on this database; the store made with it closes it. */
+  connect(): Promise<SqlClient>;
+  /** Removes the database (after the stores are closed). */
+  drop(): Promise<void>;
+}
+
+export interface HubStoreTestTarget {
+  setup?(): Promise<void>;
+  teardown?(): Promise<void>;
+  /** A fresh, empty database. */
+  fresh(): Promise<HubStoreTestDb>;
+  /** connect() gives independent connections (real PostgreSQL) rather than one shared engine. */
+  separateConnections: boolean;
+}
+
+const S1 = storeId('store-1');
+const S2 = storeId('store-2');
+const A = replicaId('agent-a');
+const B = replicaId('agent-b');
+const H = replicaId('hub-1');
+const K1 = sku('SKU-1');
+const K2 = sku('SKU-2');
+
+const entry = (store: typeof S1, k: typeof K1, replica: typeof A, p: number, n: number): CounterEntry => ({ store, sku: k, replica, p, n });
+const transfer = (store: typeof S1, k: typeof K1, from: typeof A, to: typeof A, amount: number): TransferEntry => ({
+  store,
+  sku: k,
+  from,
+  to,
+  amount,
+});
+const hold = (id: string, status: ReservationStatus, owner = H): ReservationRecord => ({
+  id: reservationId(id),
+  store: S1,
+  sku: K1,
+  owner,
+  qty: 2,
+  expiresAt: 1_700_000_900_000,
+  status,
+});
+const delta = (d: Partial<Delta>): Delta => ({ entries: d.entries ?? [], transfers: d.transfers ?? [], reservations: d.reservations ?? [] });
+const item = (d: Partial<Delta>, events: InventoryEvent[] = [], from?: CommitItem['from']): CommitItem =>
+  from === undefined ? { delta: delta(d), events } : { delta: delta(d), events, from };
+
+function sale(replica: typeof A, seq: number, extra: Partial<InventoryEvent> = {}): InventoryEvent {
+  return {
+    id: eventIdFor(replica, seq),
+    store: S1,
+    replica,
+    seq,
+    type: 'sale',
+    sku: K1,
+    qty: 1,
+    at: 1_700_000_000_000 + seq,
+    ...extra,
+  };
+}
+
+const byKey = <T>(key: (x: T) => string) => (a: T, b: T): number => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const sortDelta = (d: Delta): Delta => ({
+  entries: [...d.entries].sort(byKey((e) => `${e.store} ${e.sku} ${e.replica}`)),
+  transfers: [...d.transfers].sort(byKey((t) => `${t.store} ${t.sku} ${t.from} ${t.to}`)),
+  reservations: [...d.reservations].sort(byKey((r) => `${r.store} ${r.id}`)),
+});
+
+/** The reference max-merge, to compare loadState with. */
+function modelMerge(deltas: Delta[]): Delta {
+  const e = new Map<string, CounterEntry>();
+  const t = new Map<string, TransferEntry>();
+  const r = new Map<string, ReservationRecord>();
+  for (const d of deltas) {
+    for (const x of d.entries) {
+      if (x.p === 0 && x.n === 0) continue;
+      const k = `${x.store} ${x.sku} ${x.replica}`;
+      const had = e.get(k);
+      e.set(k, had ? { ...had, p: Math.max(had.p, x.p), n: Math.max(had.n, x.n) } : { ...x });
+    }
+    for (const x of d.transfers) {
+      const k = `${x.store} ${x.sku} ${x.from} ${x.to}`;
+      const had = t.get(k);
+      if (x.amount > (had?.amount ?? 0)) t.set(k, { ...x });
+    }
+    for (const x of d.reservations) {
+      const k = `${x.store} ${x.id}`;
+      const had = r.get(k);
+      if (!had || statusRank(x.status) > statusRank(had.status)) r.set(k, { ...x });
+    }
+  }
+  return sortDelta({ entries: [...e.values()], transfers: [...t.values()], reservations: [...r.values()] });
+}
+
+async function until(cond: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function runHubStoreTests(name: string, target: HubStoreTestTarget): void {
+  describe(`HubStore on ${name}`, () => {
+    let db: HubStoreTestDb | null = null;
+    let stores: SqlHubStore[] = [];
+
+    beforeAll(async () => {
+      await target.setup?.();
+    });
+    afterAll(async () => {
+      await target.teardown?.();
+    });
+    afterEach(async () => {
+      for (const s of stores) await s.close().catch(() => undefined);
+      stores = [];
+      const d = db;
+      db = null;
+      await d?.drop();
+    });
+
+    /** A store on the test's database (created on first use), not yet migrated. */
+    async function openStore(opts: SqlHubStoreOptions = {}): Promise<SqlHubStore> {
+      db ??= await target.fresh();
+      const s = new SqlHubStore(await db.connect(), opts);
+      stores.push(s);
+      return s;
+    }
+    async function migrated(opts: SqlHubStoreOptions = {}): Promise<SqlHubStore> {
+      const s = await openStore(opts);
+      await s.migrate();
+      return s;
+    }
+    async function rawClient(): Promise<SqlClient> {
+      db ??= await target.fresh();
+      const c = await db.connect();
+      // closed with a throwaway store
+      stores.push(new SqlHubStore(c));
+      return c;
+    }
+
+    it('migrates an empty database, and migrating again (even concurrently) is a no-op', async () => {
+      const [s1, s2] = [await openStore(), await openStore()];
+      await Promise.all([s1.migrate(), s2.migrate()]);
+      await s1.addStore(S1, 'hash-1', 1);
+      await s1.migrate();
+      await s2.migrate();
+      expect(await s2.listStores()).toEqual([{ storeId: S1, createdAt: 1, revokedAt: null }]);
+      const c = await rawClient();
+      const rows = await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    });
+
+    it('refuses a database migrated by a newer hub (schema_too_new) and changes nothing', async () => {
+      const s = await migrated();
+      const c = await rawClient();
+      await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)', [SCHEMA_VERSION + 1]);
+      const other = await openStore();
+      await expect(other.migrate()).rejects.toMatchObject({ code: 'schema_too_new', name: 'SchemaTooNewError' });
+      const rows = await c.query<{ n: number }>('SELECT count(*) AS n FROM schema_migrations');
+      expect(rows[0]?.n).toBe(SCHEMA_VERSION + 1);
+      await expect(s.migrate()).rejects.toMatchObject({ code: 'schema_too_new' });
+    });
+
+    it('max-merges entries and transfers: lower values never win, repeats are idempotent', async () => {
+      const s = await migrated();
+      const first = item({
+        entries: [entry(S1, K1, A, 5, 2), entry(S1, K1, B, 1, 0)],
+        transfers: [transfer(S1, K1, A, B, 3)],
+      });
+      await s.commit([first]);
+      // lower p, higher n; lower transfer; and within one commit two versions of one key
+      await s.commit([
+        item({ entries: [entry(S1, K1, A, 3, 4)], transfers: [transfer(S1, K1, A, B, 1)] }),
+        item({ entries: [entry(S1, K1, A, 4, 3), entry(S1, K1, B, 0, 7)], transfers: [transfer(S1, K1, A, B, 2)] }),
+      ]);
+      await s.commit([first]);
+      await s.commit([first]);
+      const { delta: loaded } = await s.loadState();
+      expect(sortDelta(loaded)).toEqual({
+        entries: [entry(S1, K1, A, 5, 4), entry(S1, K1, B, 1, 7)],
+        transfers: [transfer(S1, K1, A, B, 3)],
+        reservations: [],
+      });
+    });
+
+    it('never moves a reservation status backwards (across commits and within one)', async () => {
+      const s = await migrated();
+      await s.commit([item({ reservations: [hold('r1', 'active'), hold('r2', 'active'), hold('r3', 'released')] })]);
+      await s.commit([item({ reservations: [hold('r1', 'committed'), hold('r2', 'released')] })]);
+      await s.commit([item({ reservations: [hold('r1', 'active'), hold('r2', 'active'), hold('r3', 'active')] })]);
+      await s.commit([item({ reservations: [hold('r1', 'released'), hold('r2', 'committed')] })]);
+      // one commit bringing a later and an earlier status of the same hold
+      await s.commit([item({ reservations: [hold('r4', 'committed')] }), item({ reservations: [hold('r4', 'active')] })]);
+      const { delta: loaded } = await s.loadState();
+      expect(sortDelta(loaded).reservations.map((r) => [r.id, r.status])).toEqual([
+        ['r1', 'committed'],
+        ['r2', 'committed'],
+        ['r3', 'released'],
+        ['r4', 'committed'],
+      ]);
+      expect(loaded.reservations.find((r) => r.id === 'r1')).toEqual(hold('r1', 'committed'));
+    });
+
+    it('stores each event once, across commits and within one, and counts only new ones', async () => {
+      const s = await migrated();
+      const e1 = sale(A, 1, { idempotencyKey: 'pos-1', terminal: 'till-2', forced: true });
+      const e2 = sale(A, 2, { type: 'adjustment', qty: -3, reason: 'damaged', count: 9 });
+      const e3 = sale(B, 1, { type: 'hold', reservationId: reservationId('r1'), expiresAt: 1_700_000_900_000 });
+      const e4 = sale(A, 3, { type: 'rights_transfer', qty: 2, to: B, forced: false, idempotencyKey: null });
+      expect((await s.commit([item({}, [e1, e2])])).eventsInserted).toBe(2);
+      expect((await s.commit([item({}, [e1, e2, e3])])).eventsInserted).toBe(1);
+      // the same event twice in one item and in two items of one commit
+      expect((await s.commit([item({}, [e4, e4, e1]), item({}, [e4, e3])])).eventsInserted).toBe(1);
+      expect((await s.commit([item({}, [e1, e2, e3, e4])])).eventsInserted).toBe(0);
+      const other: InventoryEvent = { ...sale(A, 9), id: eventIdFor(A, 9), store: S2 };
+      expect((await s.commit([item({}, [other])])).eventsInserted).toBe(1);
+
+      expect(await s.eventCount()).toBe(5);
+      expect(await s.eventCount(S1)).toBe(4);
+      expect(await s.eventCount(S2)).toBe(1);
+      expect(await s.eventCount(storeId('nowhere'))).toBe(0);
+
+      // (replica, seq) order, paged; optional fields round-trip (null/false come back absent)
+      const { forced: _f, idempotencyKey: _k, ...e4Back } = e4;
+      const all = [e1, e2, e4Back, e3];
+      expect(await s.events(S1, null, 10)).toEqual(all);
+      const page1 = await s.events(S1, null, 2);
+      expect(page1).toEqual([e1, e2]);
+      const last = page1[1]!;
+      expect(await s.events(S1, { replica: last.replica, seq: last.seq }, 2)).toEqual([e4Back, e3]);
+      expect(await s.events(S1, { replica: B, seq: 1 }, 2)).toEqual([]);
+      expect(await s.events(S2, null, 10)).toEqual([other]);
+    });
+
+    it('advances a replica’s sync position and never moves it back', async () => {
+      const s = await migrated();
+      expect(await s.syncPosition(A)).toBeNull();
+      // B's events in A's batch do not count for A
+      await s.commit([item({}, [sale(A, 1), sale(A, 2), sale(A, 3), sale(B, 7)], { replica: A, store: S1, at: 1000 })]);
+      expect(await s.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 3, lastBatchAt: 1000 });
+      // an old batch arriving late
+      await s.commit([item({}, [sale(A, 2)], { replica: A, store: S1, at: 900 })]);
+      expect(await s.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 3, lastBatchAt: 1000 });
+      // two batches of A (and one of B) in one commit
+      await s.commit([
+        item({}, [sale(A, 5)], { replica: A, store: S1, at: 1200 }),
+        item({}, [sale(A, 4)], { replica: A, store: S1, at: 1100 }),
+        item({}, [sale(B, 1)], { replica: B, store: S1, at: 1150 }),
+      ]);
+      expect(await s.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 5, lastBatchAt: 1200 });
+      expect(await s.syncPosition(B)).toEqual({ replica: B, store: S1, lastEventSeq: 1, lastBatchAt: 1150 });
+      // an empty batch records the time only
+      await s.commit([item({}, [], { replica: A, store: S1, at: 1300 })]);
+      expect(await s.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 5, lastBatchAt: 1300 });
+    });
+
+    it('loadState returns exactly the merged entries (paged reads, chunked writes)', async () => {
+      const s = await migrated({ pageRows: 7, chunkRows: 5 });
+      const replicas = [A, B, H];
+      const deltas: Delta[] = [];
+      let seed = 42;
+      const rnd = (n: number): number => {
+        // mulberry32
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) % n;
+      };
+      const statuses: ReservationStatus[] = ['active', 'released', 'committed'];
+      for (let c = 0; c < 12; c++) {
+        const items: CommitItem[] = [];
+        for (let i = 0; i < 3; i++) {
+          const d = delta({});
+          for (let j = 0; j < 8; j++) {
+            const st = [S1, S2][rnd(2)]!;
+            const k = sku(`SKU-${rnd(6)}`);
+            const r = replicas[rnd(3)]!;
+            d.entries.push(entry(st, k, r, rnd(50), rnd(50)));
+            if (rnd(3) === 0) d.transfers.push(transfer(st, k, r, replicas[(replicas.indexOf(r) + 1) % 3]!, 1 + rnd(20)));
+            if (rnd(4) === 0) d.reservations.push({ ...hold(`r${rnd(10)}`, statuses[rnd(3)]!), store: st });
+          }
+          deltas.push(d);
+          items.push({ delta: d, events: [] });
+        }
+        await s.commit(items);
+      }
+      const expected = modelMerge(deltas);
+      const loaded = await s.loadState();
+      expect(expected.entries.length).toBeGreaterThan(20);
+      expect(sortDelta(loaded.delta)).toEqual(expected);
+      // a second store instance reading the same database agrees
+      const again = await (await openStore({ pageRows: 1000 })).loadState();
+      expect(sortDelta(again.delta)).toEqual(expected);
+      expect(again.changeId).toBe(loaded.changeId);
+    });
+
+    it('changesSince returns only what newer commits changed; change ids increase', async () => {
+      const s = await migrated();
+      const empty = await s.loadState();
+      expect(empty).toEqual({ delta: delta({}), changeId: 0 });
+      const c1 = await s.commit([item({ entries: [entry(S1, K1, A, 1, 0), entry(S1, K2, A, 4, 0)], reservations: [hold('r1', 'active')] })]);
+      const c2 = await s.commit([item({ entries: [entry(S1, K1, A, 2, 0)], transfers: [transfer(S1, K1, A, B, 1)] })]);
+      // changes nothing (lower values, same status): no row gets c3
+      const c3 = await s.commit([item({ entries: [entry(S1, K2, A, 3, 0)], reservations: [hold('r1', 'active')] })]);
+      const c4 = await s.commit([item({ reservations: [hold('r1', 'released')] }, [sale(A, 1)])]);
+      const ids = [c1, c2, c3, c4].map((c) => c.changeId);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      expect(new Set(ids).size).toBe(4);
+
+      expect(await s.changesSince(c1.changeId)).toEqual({
+        delta: { entries: [entry(S1, K1, A, 2, 0)], transfers: [transfer(S1, K1, A, B, 1)], reservations: [hold('r1', 'released')] },
+        changeId: c4.changeId,
+      });
+      expect(await s.changesSince(c2.changeId)).toEqual({ delta: delta({ reservations: [hold('r1', 'released')] }), changeId: c4.changeId });
+      expect(await s.changesSince(c4.changeId)).toEqual({ delta: delta({}), changeId: c4.changeId });
+      const all = await s.changesSince(0);
+      expect(sortDelta(all.delta)).toEqual(sortDelta((await s.loadState()).delta));
+      expect((await s.loadState()).changeId).toBe(c4.changeId);
+    });
+
+    it('stores and tokens: add, find by token, list, revoke', async () => {
+      const s = await migrated();
+      await s.addStore(S1, 'h1', 100);
+      await s.addStore(S2, 'h2', 200);
+      await expect(s.addStore(S1, 'h3', 300)).rejects.toThrow();
+      await expect(s.addStore(storeId('store-3'), 'h1', 300)).rejects.toThrow();
+      expect(await s.storeForToken('h1')).toBe(S1);
+      expect(await s.storeForToken('h2')).toBe(S2);
+      expect(await s.storeForToken('nope')).toBeNull();
+      expect(await s.revokeStore(S1, 500)).toBe(true);
+      expect(await s.revokeStore(S1, 600)).toBe(false);
+      expect(await s.revokeStore(storeId('ghost'), 600)).toBe(false);
+      expect(await s.storeForToken('h1')).toBeNull();
+      expect(await s.listStores()).toEqual([
+        { storeId: S1, createdAt: 100, revokedAt: 500 },
+        { storeId: S2, createdAt: 200, revokedAt: null },
+      ]);
+    });
+
+    it('claimReplica binds a replica to its first store and refuses it to another', async () => {
+      const s = await migrated();
+      expect(await s.claimReplica(A, S1, 'agent', 1)).toBe(S1);
+      expect(await s.claimReplica(A, S1, 'agent', 2)).toBe(S1);
+      expect(await s.claimReplica(A, S2, 'agent', 3)).toBe(S1);
+      expect(await s.claimReplica(B, S2, 'agent', 4)).toBe(S2);
+      // racing claims of one new replica agree on one store
+      const other = await migrated();
+      const R = replicaId('agent-race');
+      const got = await Promise.all([s.claimReplica(R, S1, 'agent', 5), other.claimReplica(R, S2, 'agent', 5)]);
+      expect(got[0]).toBe(got[1]);
+    });
+
+    it('API keys: add, look up by hash, list, revoke', async () => {
+      const s = await migrated();
+      await s.addApiKey('k1', 'kh1', 'read', 10);
+      await s.addApiKey('k2', 'kh2', 'admin', 20);
+      await expect(s.addApiKey('k3', 'kh1', 'reserve', 30)).rejects.toThrow();
+      expect(await s.apiKeyForHash('kh1')).toEqual({ id: 'k1', role: 'read', createdAt: 10, revokedAt: null });
+      expect(await s.apiKeyForHash('zzz')).toBeNull();
+      expect(await s.revokeApiKey('k1', 50)).toBe(true);
+      expect(await s.revokeApiKey('k1', 60)).toBe(false);
+      expect(await s.apiKeyForHash('kh1')).toBeNull();
+      expect(await s.listApiKeys()).toEqual([
+        { id: 'k1', role: 'read', createdAt: 10, revokedAt: 50 },
+        { id: 'k2', role: 'admin', createdAt: 20, revokedAt: null },
+      ]);
+    });
+
+    it('audit: append and read back, newest first', async () => {
+      const s = await migrated();
+      await s.audit({ at: 1, actor: 'admin:k2', action: 'store.add', detail: { store: 'store-1', nested: { a: [1, 2] } } });
+      await s.audit({ at: 2, actor: 'admin:k2', action: 'store.revoke', detail: {} });
+      await s.audit({ at: 3, actor: 'cli', action: 'key.add', detail: { id: 'k9', role: 'read' } });
+      expect(await s.auditLog(2)).toEqual([
+        { at: 3, actor: 'cli', action: 'key.add', detail: { id: 'k9', role: 'read' } },
+        { at: 2, actor: 'admin:k2', action: 'store.revoke', detail: {} },
+      ]);
+      expect((await s.auditLog(10))[2]).toEqual({ at: 1, actor: 'admin:k2', action: 'store.add', detail: { store: 'store-1', nested: { a: [1, 2] } } });
+    });
+
+    it('subscribe hears every commit, those made through another store instance included', async () => {
+      const writer = await migrated();
+      const reader = await openStore();
+      const heard: number[] = [];
+      const off = await reader.subscribe((id) => heard.push(id));
+      const c1 = await writer.commit([item({ entries: [entry(S1, K1, A, 1, 0)] })]);
+      await until(() => heard.includes(c1.changeId));
+      const own = await reader.commit([item({ entries: [entry(S1, K1, B, 1, 0)] })]);
+      const c2 = await writer.commit([item({ entries: [entry(S1, K1, A, 2, 0)] })]);
+      await until(() => heard.includes(c2.changeId));
+      expect(heard).toEqual([c1.changeId, own.changeId, c2.changeId]);
+      // a rolled-back commit notifies nobody
+      await expect(writer.commit([item({ reservations: [hold('bad', 'bogus' as ReservationStatus)] })])).rejects.toThrow();
+      const c3 = await writer.commit([]);
+      await until(() => heard.includes(c3.changeId));
+      expect(heard).toHaveLength(4);
+      // two subscribers share the listener; the last unsubscribe stops it
+      const second: number[] = [];
+      const off2 = await reader.subscribe((id) => second.push(id));
+      const c4 = await writer.commit([]);
+      await until(() => heard.includes(c4.changeId) && second.includes(c4.changeId));
+      await off();
+      const c5 = await writer.commit([]);
+      await until(() => second.includes(c5.changeId));
+      await off2();
+      const c6 = await writer.commit([]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(heard).not.toContain(c5.changeId);
+      expect(second).not.toContain(c6.changeId);
+    });
+
+    it('parallel commits from two store instances all land, with distinct increasing change ids', async () => {
+      const s1 = await migrated();
+      const s2 = await openStore();
+      const base = (await s1.commit([])).changeId;
+      const commitsOf = (s: SqlHubStore, who: typeof A) =>
+        Array.from({ length: 10 }, (_, i) =>
+          s.commit([
+            item({ entries: [entry(S1, sku(`P-${who}-${i}`), who, i + 1, 0)] }, [sale(who, i + 1)], { replica: who, store: S1, at: i + 1 }),
+          ]),
+        );
+      const results = await Promise.all([...commitsOf(s1, A), ...commitsOf(s2, B)]);
+      const ids = results.map((r) => r.changeId);
+      expect(new Set(ids).size).toBe(20);
+      for (const id of ids) expect(id).toBeGreaterThan(base);
+      expect(results.every((r) => r.eventsInserted === 1)).toBe(true);
+      expect(await s2.eventCount(S1)).toBe(20);
+      expect((await s1.syncPosition(A))?.lastEventSeq).toBe(10);
+      expect((await s2.syncPosition(B))?.lastEventSeq).toBe(10);
+      // each entry carries the id of the commit that wrote it, all visible in order
+      const since = await s2.changesSince(base);
+      expect(since.delta.entries).toHaveLength(20);
+      expect(since.changeId).toBe(Math.max(...ids));
+      const after = (await s1.commit([])).changeId;
+      expect(after).toBeGreaterThan(Math.max(...ids));
+    });
+  });
+}
