@@ -50,7 +50,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * frame size checked before any parsing.
  */
 export function decode(data: RawFrame, limits?: Partial<DecodeLimits>): DecodeResult {
-  const lim: DecodeLimits = { ...DEFAULT_LIMITS, ...limits };
+  const lim: DecodeLimits = {
+    maxFrameBytes: limits?.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
+    maxBatchEntries: limits?.maxBatchEntries ?? DEFAULT_LIMITS.maxBatchEntries,
+  };
   try {
     const text = frameText(data, lim.maxFrameBytes);
     if (typeof text !== 'string') return { ok: false, error: text };
@@ -69,7 +72,7 @@ export function decode(data: RawFrame, limits?: Partial<DecodeLimits>): DecodeRe
     if (type === undefined) {
       return fail('bad_shape', obj.type === undefined ? 'message has no type' : `unknown message type ${preview(obj.type)}`);
     }
-    const seq = typeof obj.seq === 'number' && Number.isSafeInteger(obj.seq) && obj.seq >= 0 ? obj.seq : undefined;
+    const seq = typeof obj.seq === 'number' && Number.isSafeInteger(obj.seq) && obj.seq > 0 ? obj.seq : undefined;
     const context = { type, ...(seq === undefined ? {} : { seq }) };
 
     if ((type === 'hello' || type === 'welcome') && typeof obj.protocol === 'string') {

@@ -103,7 +103,7 @@ export const inventoryEventSchema = z
     seq: positive,
     type: z.enum(EVENT_TYPES),
     sku: skuSchema,
-    qty: z.int().refine((q) => q !== 0, { message: 'qty must not be 0' }),
+    qty: z.int(),
     at: epochMs,
     idempotencyKey: z.string().max(MAX_EVENT_TEXT).nullish(),
     terminal: z.string().max(MAX_EVENT_TEXT).nullish(),
@@ -118,8 +118,12 @@ export const inventoryEventSchema = z
     if (e.id !== eventIdFor(e.replica, e.seq)) {
       ctx.addIssue({ code: 'custom', path: ['id'], message: 'event id must be `${replica}:${seq}`' });
     }
-    if (e.type !== 'adjustment' && e.qty < 0) {
+    if (e.type !== 'adjustment' && e.qty <= 0) {
       ctx.addIssue({ code: 'custom', path: ['qty'], message: `qty of a ${e.type} must be positive (only adjustments carry a sign)` });
+    }
+    // An adjustment of 0 is only a cycle count that matched the book: kept for the audit trail.
+    if (e.type === 'adjustment' && e.qty === 0 && (e.reason !== 'cycle_count' || e.count == null)) {
+      ctx.addIssue({ code: 'custom', path: ['qty'], message: 'an adjustment of 0 must be a cycle_count with its count' });
     }
     if (HOLD_TYPES.has(e.type)) {
       if (e.reservationId == null) ctx.addIssue({ code: 'custom', path: ['reservationId'], message: `${e.type} needs reservationId` });
@@ -234,7 +238,7 @@ export const errorSchema = z.strictObject({
   code: z.string().min(1).max(MAX_ERROR_CODE),
   message: z.string().max(MAX_ERROR_MESSAGE),
   fatal: z.boolean(),
-  seq: count.optional(),
+  seq: positive.optional(),
   stream: streamSchema.optional(),
 });
 
