@@ -27,14 +27,29 @@ export class InvalidIdError extends Error {
   constructor(
     readonly kind: string,
     readonly value: unknown,
+    readonly maxLength = 128,
   ) {
-    super(`invalid ${kind}: ${JSON.stringify(value)} (1-128 chars of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit)`);
+    super(`invalid ${kind}: ${JSON.stringify(value)} (1-${maxLength} chars of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit)`);
     this.name = 'InvalidIdError';
   }
 }
 
-export const storeId = brand<StoreId>('store id');
+export const storeId = (value: string): StoreId => {
+  if (!isValidStoreId(value)) throw new InvalidIdError('store id', value, MAX_STORE_ID_LENGTH);
+  return value as StoreId;
+};
 export const sku = brand<Sku>('sku');
 export const replicaId = brand<ReplicaId>('replica id');
 export const reservationId = brand<ReservationId>('reservation id');
 export const eventId = brand<EventId>('event id');
+
+/**
+ * Store ids are shorter than other ids: an agent's replica id is
+ * `${store}.${12 hex}` and its event ids `${replica}:${seq}`, which must
+ * still be valid ids (≤ 128 chars).
+ */
+export const MAX_STORE_ID_LENGTH = 80;
+
+export function isValidStoreId(value: unknown): value is string {
+  return isValidId(value) && value.length <= MAX_STORE_ID_LENGTH;
+}

@@ -1,4 +1,4 @@
-import { ADJUSTMENT_REASONS, isValidId } from '@scoville/crdt-inventory';
+import { ADJUSTMENT_REASONS, MAX_STORE_ID_LENGTH, isValidId, isValidStoreId } from '@scoville/crdt-inventory';
 import { InvalidArgumentError } from 'commander';
 import { CliError } from './client.js';
 
@@ -28,7 +28,9 @@ export function parseSku(value: string): string {
 }
 
 export function parseStore(value: string): string {
-  if (!isValidId(value)) throw new InvalidArgumentError(`"${value}" is not a valid store id (1-128 chars of A-Z a-z 0-9 . _ : @ -)`);
+  if (!isValidStoreId(value)) {
+    throw new InvalidArgumentError(`"${value}" is not a valid store id (1-${MAX_STORE_ID_LENGTH} chars of A-Z a-z 0-9 . _ : @ -)`);
+  }
   return value;
 }
 

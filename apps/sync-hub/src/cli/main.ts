@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { isValidId, type StoreId } from '@scoville/crdt-inventory';
+import { MAX_STORE_ID_LENGTH, isValidStoreId, type StoreId } from '@scoville/crdt-inventory';
 import { newSecret, hashSecret } from '../auth/tokens.js';
 import { openSqlClient } from '../db/open.js';
 import { startHub } from '../hub.js';
@@ -40,7 +40,7 @@ async function withStore<T>(fn: (s: SqlHubStore) => Promise<T>): Promise<T> {
 }
 
 const storeArg = (v: string) => {
-  if (!isValidId(v)) throw new InvalidArgumentError(`"${v}" is not a valid store id`);
+  if (!isValidStoreId(v)) throw new UsageError(`"${v}" is not a valid store id (1-${MAX_STORE_ID_LENGTH} chars of A-Z a-z 0-9 . _ : @ -)`);
   return v;
 };
 const portArg = (v: string) => {
