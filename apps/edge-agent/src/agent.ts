@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { replicaId, storeId, type StoreId } from '@scoville/crdt-inventory';
-import { dataPaths, ensureDir, removeRuntime, writeRuntime } from './data-dir.js';
+import { dataPaths, ensureDir, readRuntime, removeRuntime, writeRuntime } from './data-dir.js';
 import { createApp } from './http/app.js';
 import { AgentInventory } from './inventory/agent-inventory.js';
 import { WriteService } from './inventory/write-service.js';
-import { NotInitializedError } from './store/errors.js';
+import { AgentRunningError, NotInitializedError } from './store/errors.js';
 import { SqliteAgentStore } from './store/sqlite-store.js';
 import { SyncClient } from './sync/sync-client.js';
 
@@ -71,6 +71,9 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   if (!LOOPBACK.has(host) && !opts.terminalToken) {
     throw new Error(`listening on ${host} exposes the POS API beyond this machine: pass --terminal-token`);
   }
+  // A second process on the same folder would write as the same replica. A killed agent's stale agent.json names a dead pid.
+  const running = readRuntime(opts.dataDir);
+  if (running && running.pid !== process.pid && isAlive(running.pid)) throw new AgentRunningError(dataPaths(opts.dataDir).root, running.pid, running.url);
   const { store, inventory, paths } = openAgent(opts.dataDir);
   const writes = new WriteService(store, inventory, Date.now, { maxBatch: opts.maxBatch });
   const startedAt = Date.now();
@@ -112,4 +115,13 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     return stopping;
   };
   return { url, inventory, writes, store, sync, stop };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

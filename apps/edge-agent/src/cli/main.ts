@@ -14,9 +14,10 @@ program
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
+// Before registerCommands: subcommands copy the exit override when they are created.
+program.exitOverride();
 registerCommands(program);
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
@@ -28,7 +29,8 @@ try {
   }
   const ce = e as { code?: string; exitCode?: number };
   if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
-    process.exit(ce.exitCode ?? 1);
+    // Help and version exit 0; every commander error is a usage error: exit 2, like a bad positional value (args.ts).
+    process.exit(ce.exitCode === 0 ? 0 : 2);
   }
   const err = e as { code?: string; message?: string };
   if (json) process.stderr.write(`${JSON.stringify({ error: { code: err.code ?? 'failed', message: err.message } })}\n`);

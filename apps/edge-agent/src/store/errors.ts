@@ -31,3 +31,16 @@ export class AlreadyInitializedError extends Error {
     this.name = 'AlreadyInitializedError';
   }
 }
+
+/** Another live agent process already serves this data folder (it would reuse the replica id). */
+export class AgentRunningError extends Error {
+  readonly code = 'agent_running';
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+    readonly url: string,
+  ) {
+    super(`an agent (pid ${pid}, ${url}) is already running on ${dataDir}: stop it first (one process per replica), or delete ${dataDir}/agent.json if pid ${pid} is not an agent`);
+    this.name = 'AgentRunningError';
+  }
+}
