@@ -80,7 +80,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const sync = opts.hub
     ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs })
     : null;
-  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, startedAt });
+  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, startedAt });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));

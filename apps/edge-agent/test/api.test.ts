@@ -248,6 +248,12 @@ describe('reads, auth and verification', () => {
     expect((await ctx.call('GET', '/stock/A')).body.onHand).toBe(950);
   });
 
+  it('refuses a sync request when no hub is configured', async () => {
+    const r = await ctx.call('POST', '/sync');
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('no_hub');
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const r = await ctx.call('GET', '/nope');
     expect(r.status).toBe(404);

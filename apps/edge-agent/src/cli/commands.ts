@@ -192,6 +192,14 @@ export function registerCommands(program: Command): void {
     });
 
   program
+    .command('sync')
+    .description('sync now: reconnect to the hub at once if offline, else send what is pending and compare digests')
+    .action(async () => {
+      const r = await client().request<{ sync: { online: boolean; unackedBatches: number; unackedEvents: number } }>('POST', '/sync');
+      print(r, () => `sync started (${r.sync.online ? 'online' : 'offline'}; ${r.sync.unackedBatches} batches, ${r.sync.unackedEvents} events unacked)`);
+    });
+
+  program
     .command('verify')
     .description('rebuild the state from the event log and compare (exit 1 on mismatch); works with the agent stopped')
     .action(() => {

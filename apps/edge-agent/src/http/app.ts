@@ -40,6 +40,8 @@ export interface AppDeps {
   /** When set, every request but /health must carry `Authorization: Bearer <token>`. */
   terminalToken?: string | null;
   syncStatus?: () => SyncStatus;
+  /** Starts a sync round now (send what is pending, compare digests); absent without a hub. */
+  syncNow?: () => void;
   startedAt?: number;
 }
 
@@ -242,6 +244,12 @@ export function createApp(deps: AppDeps): Hono {
       commits: writes.commits.stats,
       sync,
     });
+  });
+
+  app.post('/sync', (c) => {
+    if (!deps.syncNow) return errorResponse(c, 409, 'no_hub', 'this agent was started without --hub: there is nothing to sync with');
+    deps.syncNow();
+    return c.json({ started: true, sync: deps.syncStatus?.() ?? OFFLINE }, 202);
   });
 
   app.get('/events', (c) =>

@@ -111,7 +111,23 @@ export class SyncClient {
     };
   }
 
-  /** Starts a digest comparison now (the `sync now` path and tests). */
+  /**
+   * `edge-agent sync`: reconnect at once if the link is down (skipping the
+   * backoff wait), else push what is pending and compare digests.
+   */
+  syncNow(): void {
+    if (this.phase === 'backoff') {
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+      this.connect();
+      return;
+    }
+    if (this.phase !== 'online') return;
+    this.pump();
+    if (this.idle()) this.checkDigest();
+  }
+
+  /** Starts a digest comparison now. */
   checkDigest(): void {
     if (this.phase !== 'online') return;
     const { inventory } = this.opts;
