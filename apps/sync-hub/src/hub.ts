@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { replicaId, type ReplicaId } from '@scoville/crdt-inventory';
+import { replicaId, type ReplicaId, type StoreId } from '@scoville/crdt-inventory';
 import { openSqlClient } from './db/open.js';
 import { createHubApp } from './http/app.js';
 import { jsonLogger, type Logger } from './log.js';
@@ -35,6 +35,9 @@ export interface RunningHub {
   stop(): Promise<void>;
 }
 
+/** The `replicas.store_id` of hub processes: not a valid store id, so no store's agent matches it. */
+const HUB_SCOPE = '*' as StoreId;
+
 /** Opens the database, loads the merged state into memory, serves HTTP and /sync. */
 export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const port = opts.port ?? 8080;
@@ -43,6 +46,14 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
   const store = new SqlHubStore(client);
   await store.migrate();
+  // Registered as a hub's before serving: an agent's hello that claims this
+  // id (the welcome tells every agent) is then refused like another store's
+  // replica, instead of letting it write entries as the hub.
+  const owner = await store.claimReplica(replica, HUB_SCOPE, 'hub', Date.now());
+  if (owner !== HUB_SCOPE) {
+    await store.close();
+    throw new Error(`replica id ${replica} already belongs to an agent of store ${owner}: start this hub with another --replica`);
+  }
 
   const state = new HubState();
   const loaded = await store.loadState();

@@ -56,6 +56,11 @@ export class SyncServer {
     }
     const token = bearer(req.headers.authorization) ?? url.searchParams.get('token');
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // From the first byte: ws emits 'error' for a frame it refuses (above
+      // maxPayload, bad UTF-8, bad opcode) and then closes the link itself;
+      // unheard, that 'error' would crash the hub, and no HubSession (which
+      // listens too) exists while the token is checked or after a bad one.
+      ws.on('error', () => undefined);
       this.alive.set(ws, true);
       ws.on('pong', () => this.alive.set(ws, true));
       ws.on('message', () => this.alive.set(ws, true));
