@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { replicaId, type ReplicaId, type StoreId } from '@scoville/crdt-inventory';
@@ -22,6 +23,7 @@ export interface HubOptions {
   replica?: string;
   log?: Logger;
   heartbeatMs?: number;
+  helloTimeoutMs?: number;
 }
 
 export interface RunningHub {
@@ -41,7 +43,8 @@ const HUB_SCOPE = '*' as StoreId;
 /** Opens the database, loads the merged state into memory, serves HTTP and /sync. */
 export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const port = opts.port ?? 8080;
-  const replica = replicaId(opts.replica ?? `hub-${port}`);
+  // Stable across restarts of the same process slot; port 0 (tests) gets the pid instead.
+  const replica = replicaId(opts.replica ?? `hub-${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60)}-${port === 0 ? `p${process.pid}` : port}`);
   const log = opts.log ?? jsonLogger({ service: 'sync-hub', replica });
   const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
   const store = new SqlHubStore(client);
@@ -64,7 +67,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // Commits that landed between loading and subscribing.
   await feed.catchUp();
 
-  const sync = new SyncServer({ store, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs });
+  const sync = new SyncServer({ store, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs });
   const app = createHubApp({ store, state, committer, sync, hubReplica: replica });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));

@@ -29,9 +29,27 @@ export function createHubApp(deps: HubAppDeps): Hono {
   });
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 
-  app.get('/health', (c) =>
-    c.json({ ok: !deps.committer.stats.degraded, replica: deps.hubReplica, degraded: deps.committer.stats.degraded }, deps.committer.stats.degraded ? 503 : 200),
-  );
+  // Healthy = the database answers and commits are going through. The ping
+  // is cached briefly so a load balancer polling /health costs little.
+  let lastPing = { at: 0, ok: true, error: null as string | null };
+  app.get('/health', async (c) => {
+    const now = Date.now();
+    if (now - lastPing.at > 1_000) {
+      const ok = await Promise.race([
+        deps.store.ping().then(
+          () => null,
+          (e: unknown) => String((e as Error).message ?? e),
+        ),
+        new Promise<string>((r) => setTimeout(() => r('database ping timed out'), 2_000).unref()),
+      ]);
+      lastPing = { at: now, ok: ok === null, error: ok };
+    }
+    const degraded = deps.committer.stats.degraded || !lastPing.ok;
+    return c.json(
+      { ok: !degraded, replica: deps.hubReplica, degraded, database: lastPing.ok ? 'up' : 'down', error: lastPing.error ?? deps.committer.stats.lastError },
+      degraded ? 503 : 200,
+    );
+  });
 
   /**
    * GET /inventory?storeId=&sku=

@@ -76,6 +76,8 @@ export interface AuditEntry {
  */
 export interface HubStore {
   migrate(): Promise<void>;
+  /** One round trip to the database (health checks); rejects when it is unreachable. */
+  ping(): Promise<void>;
 
   /** The whole merged state (startup). Entries whose values are all zero are not stored. */
   loadState(): Promise<LoadedHubState>;

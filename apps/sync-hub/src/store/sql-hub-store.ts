@@ -503,6 +503,10 @@ export class SqlHubStore implements HubStore {
 
   // ---------------------------------------------------------------- events and audit
 
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
   async eventCount(store?: StoreId): Promise<number> {
     const [row] =
       store === undefined

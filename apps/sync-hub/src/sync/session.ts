@@ -28,6 +28,8 @@ import type { Logger } from '../log.js';
 
 /** Largest chunk of entries the hub puts in one outgoing batch or repair. */
 const OUT_CHUNK = 10_000;
+/** A connection that has not said hello by then is dropped (default). */
+const HELLO_TIMEOUT_MS = 10_000;
 
 export interface SessionDeps {
   store: HubStore;
@@ -36,6 +38,7 @@ export interface SessionDeps {
   hubReplica: ReplicaId;
   log: Logger;
   clock: () => number;
+  helloTimeoutMs?: number;
   /** Called once the session knows its replica (after hello). */
   onOnline: (s: HubSession) => void;
   onClosed: (s: HubSession) => void;
@@ -62,6 +65,7 @@ export class HubSession {
   lastBatchAt: number | null = null;
   /** Serialises message handling: a later batch never overtakes an earlier one. */
   private chain: Promise<void> = Promise.resolve();
+  private readonly helloTimer: NodeJS.Timeout;
 
   constructor(
     private readonly ws: WebSocket,
@@ -69,6 +73,11 @@ export class HubSession {
     private readonly deps: SessionDeps,
   ) {
     this.connectedAt = deps.clock();
+    const helloMs = deps.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    this.helloTimer = setTimeout(() => {
+      if (this.state === 'awaiting_hello') this.fail('hello_timeout', `no hello within ${helloMs} ms`, CloseCode.BadMessage);
+    }, helloMs);
+    this.helloTimer.unref();
     ws.on('message', (data, isBinary) => {
       const raw = isBinary ? (data as Buffer) : (data as Buffer).toString('utf8');
       this.chain = this.chain.then(() => this.handleFrame(raw)).catch((e) => this.fail('internal', String(e), 1011));
@@ -229,6 +238,7 @@ export class HubSession {
   }
 
   private closed(): void {
+    clearTimeout(this.helloTimer);
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.deps.onClosed(this);

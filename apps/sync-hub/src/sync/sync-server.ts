@@ -22,6 +22,8 @@ export class SyncServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<StoreId, Set<HubSession>>();
   private readonly alive = new WeakMap<WebSocket, boolean>();
+  /** Token hash of each live session, rechecked every heartbeat so a revoked store is cut off. */
+  private readonly tokenOf = new Map<HubSession, string>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
@@ -43,6 +45,7 @@ export class SyncServer {
         this.alive.set(ws, false);
         ws.ping();
       }
+      void this.recheckTokens();
     }, every);
     this.heartbeat.unref();
   }
@@ -74,8 +77,9 @@ export class SyncServer {
     const buffer = (data: unknown, isBinary: boolean) => early.push({ data, isBinary });
     ws.on('message', buffer);
     let store: StoreId | null = null;
+    const tokenHash = token ? hashSecret(token) : null;
     try {
-      store = token ? await this.opts.store.storeForToken(hashSecret(token)) : null;
+      store = tokenHash ? await this.opts.store.storeForToken(tokenHash) : null;
     } catch (e) {
       this.opts.log.error('token lookup failed', { err: String(e) });
       ws.send(encode({ type: 'error', code: 'unavailable', message: 'the hub cannot check tokens right now', fatal: true }));
@@ -98,13 +102,33 @@ export class SyncServer {
         this.opts.log.info('agent online', { store: s.store, agent: s.replica });
       },
       onClosed: (s) => {
+        this.tokenOf.delete(s);
         const set = this.sessions.get(s.store);
         if (set?.delete(s)) this.opts.log.info('agent offline', { store: s.store, agent: s.replica });
         if (set?.size === 0) this.sessions.delete(s.store);
       },
     });
+    if (session.state !== 'closed') this.tokenOf.set(session, tokenHash!);
     for (const f of early) ws.emit('message', f.data, f.isBinary);
-    void session;
+  }
+
+  /** Closes (4401) the sessions whose store token was revoked since they connected. */
+  private async recheckTokens(): Promise<void> {
+    const byHash = new Map<string, HubSession[]>();
+    for (const [session, hash] of this.tokenOf) byHash.set(hash, [...(byHash.get(hash) ?? []), session]);
+    for (const [hash, sessions] of byHash) {
+      let store: StoreId | null;
+      try {
+        store = await this.opts.store.storeForToken(hash);
+      } catch {
+        return; // database down: the committer reports it; try again next beat
+      }
+      if (store !== null) continue;
+      for (const s of sessions) {
+        this.opts.log.warn('store token revoked: closing its session', { store: s.store, agent: s.replica });
+        s.fail('unauthorized', 'the store token was revoked', CloseCode.Unauthorized);
+      }
+    }
   }
 
   /** Stores with at least one agent online, and their replicas. */

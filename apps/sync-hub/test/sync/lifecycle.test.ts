@@ -1,0 +1,84 @@
+/**
+ * Connection lifecycle at the hub: a silent client is dropped, a store whose
+ * token is revoked is cut off while connected, and /health tells the truth
+ * about the database even before any commit has failed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloseCode, PROTOCOL_VERSION } from '@scoville/protocol';
+import type { StoreId } from '@scoville/crdt-inventory';
+import { hashSecret, newSecret } from '../../src/auth/tokens.js';
+import { startHub, type RunningHub } from '../../src/hub.js';
+import { silentLogger } from '../../src/log.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { startPgProxy, type PgProxy } from './helpers/pg-proxy.js';
+import { rawSession } from './helpers/raw-ws.js';
+
+let db: TestDatabase;
+let hub: RunningHub;
+const token = newSecret('st');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  hub = await startHub({ port: 0, databaseUrl: db.url, replica: 'hub-life', log: silentLogger, heartbeatMs: 200, helloTimeoutMs: 300 });
+  await hub.store.addStore('s1' as StoreId, hashSecret(token), Date.now());
+}, 60_000);
+
+afterAll(async () => {
+  await hub?.stop().catch(() => undefined);
+  await db?.drop();
+}, 30_000);
+
+const syncUrl = () => `ws://127.0.0.1:${hub.port}/sync`;
+
+describe('sync connection lifecycle', () => {
+  it('drops a connection that never says hello', async () => {
+    const out = await rawSession(syncUrl(), token, [], 5_000);
+    expect(out.code).toBe(CloseCode.BadMessage);
+    expect(out.received.at(-1)).toMatchObject({ type: 'error', code: 'hello_timeout', fatal: true });
+  });
+
+  it('cuts a connected store off once its token is revoked', async () => {
+    const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's1', replica: 's1.lifecycle', ackedHubSeq: 0, lastSentSeq: 0 };
+    const session = rawSession(syncUrl(), token, [hello], 5_000);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await hub.store.revokeStore('s1' as StoreId, Date.now())).toBe(true);
+    const out = await session;
+    expect(out.received[0]).toMatchObject({ type: 'welcome' });
+    expect(out.code).toBe(CloseCode.Unauthorized);
+    expect(out.received.at(-1)).toMatchObject({ type: 'error', code: 'unauthorized' });
+  });
+});
+
+describe('/health', () => {
+  let proxy: PgProxy;
+  let viaProxy: RunningHub;
+
+  beforeAll(async () => {
+    proxy = await startPgProxy();
+    viaProxy = await startHub({ port: 0, databaseUrl: proxy.urlFor(db.url), replica: 'hub-health', log: silentLogger });
+  }, 60_000);
+
+  afterAll(async () => {
+    proxy?.restore();
+    await viaProxy?.stop().catch(() => undefined);
+    await proxy?.close();
+  }, 30_000);
+
+  it('reports the database down (503) without waiting for a failed commit, and up again after', async () => {
+    const health = async () => {
+      const res = await fetch(`${viaProxy.url}/health`);
+      return { status: res.status, body: (await res.json()) as { database: string; degraded: boolean } };
+    };
+    expect(await health()).toMatchObject({ status: 200, body: { database: 'up', degraded: false } });
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 1_100)); // past the cached ping
+    expect(await health()).toMatchObject({ status: 503, body: { database: 'down', degraded: true } });
+    proxy.restore();
+    let last = await health();
+    for (let i = 0; i < 50 && last.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      last = await health();
+    }
+    expect(last).toMatchObject({ status: 200, body: { database: 'up' } });
+  }, 30_000);
+});
