@@ -123,6 +123,8 @@ export class InventoryState {
   }
 
   mergeEntry(e: CounterEntry): boolean {
+    // An all-zero entry says nothing; do not create an empty counter for it.
+    if (e.p <= 0 && e.n <= 0 && this.counter(e.store, e.sku) === undefined) return false;
     const c = this.counterFor(e.store, e.sku);
     if (!c.mergePN(this.replicaNumber(e.replica), e.p, e.n)) return false;
     this.touch(c);

@@ -12,7 +12,11 @@ program
   .option('--terminal-token <token>', 'terminal token: `start` requires it on every request, other commands present it (or SCOVILLE_TERMINAL_TOKEN)')
   .option('--json', 'machine-readable output', false)
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(str) });
+  // Usage errors follow --json too: scripts parse stderr as {error:{code,message}}.
+  .configureOutput({
+    outputError: (str, write) =>
+      write(process.argv.includes('--json') ? `${JSON.stringify({ error: { code: 'usage', message: str.replace(/^error: /, '').trim() } })}\n` : str),
+  });
 
 // Before registerCommands: subcommands copy the exit override when they are created.
 program.exitOverride();

@@ -19,7 +19,15 @@ program
   .description('Scoville sync hub: merges every store, persists to PostgreSQL, serves availability')
   .option('--json', 'machine-readable output', false)
   .option('--data <dir>', 'PGlite data folder when DATABASE_URL is not set', process.env.SCOVILLE_HUB_DATA ?? './.scoville/hub')
-  .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL; none: embedded PGlite)', process.env.DATABASE_URL);
+  .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL; none: embedded PGlite)', process.env.DATABASE_URL)
+  .showHelpAfterError()
+  // Usage errors follow --json too: scripts parse stderr as {error:{code,message}}.
+  .configureOutput({
+    outputError: (str, write) =>
+      write(process.argv.includes('--json') ? `${JSON.stringify({ error: { code: 'usage', message: str.replace(/^error: /, '').trim() } })}\n` : str),
+  });
+// Before the subcommands exist: they copy the exit override when created.
+program.exitOverride();
 
 const g = () => program.opts<Global>();
 const out = (json: unknown, human: string) => process.stdout.write(`${g().json ? JSON.stringify(json) : human}\n`);
@@ -129,12 +137,12 @@ keys.command('revoke <id>').action(async (id: string) => {
   out({ id, revoked: true }, `key ${id} revoked`);
 });
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
   const err = e as { code?: string; message?: string; exitCode?: number };
-  if (typeof err.code === 'string' && err.code.startsWith('commander.')) process.exit(err.exitCode ?? 1);
+  // Help and version exit 0; commander's own errors are usage errors (2).
+  if (typeof err.code === 'string' && err.code.startsWith('commander.')) process.exit(err.exitCode === 0 ? 0 : 2);
   if (g().json) process.stderr.write(`${JSON.stringify({ error: { code: err.code ?? 'failed', message: err.message } })}\n`);
   else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
   process.exit(err.code === 'invalid_argument' ? 2 : 1);

@@ -425,7 +425,11 @@ export class SqlHubStore implements HubStore {
   // ---------------------------------------------------------------- stores and replicas
 
   async addStore(storeId: StoreId, tokenHash: string, at: number): Promise<void> {
-    await this.db.query('INSERT INTO stores (store_id, token_hash, created_at) VALUES ($1, $2, $3)', [storeId, tokenHash, at]);
+    const rows = await this.db.query<{ store_id: string }>(
+      'INSERT INTO stores (store_id, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING store_id',
+      [storeId, tokenHash, at],
+    );
+    if (rows.length === 0) throw new StoreExistsError(storeId);
   }
 
   async listStores(): Promise<StoreRecord[]> {
@@ -655,4 +659,13 @@ async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], received
     receivedAt,
   ]);
   return row?.n ?? 0;
+}
+
+/** `stores add` for a store id that is already registered (revoked or not). */
+export class StoreExistsError extends Error {
+  readonly code = 'store_exists';
+  constructor(readonly storeId: string) {
+    super(`store ${storeId} is already registered; a store id is never reused (revoke it, or choose another id)`);
+    this.name = 'StoreExistsError';
+  }
 }

@@ -342,7 +342,7 @@ export function runHubStoreTests(name: string, target: HubStoreTestTarget): void
       const s = await migrated();
       await s.addStore(S1, 'h1', 100);
       await s.addStore(S2, 'h2', 200);
-      await expect(s.addStore(S1, 'h3', 300)).rejects.toThrow();
+      await expect(s.addStore(S1, 'h3', 300)).rejects.toMatchObject({ code: 'store_exists' });
       await expect(s.addStore(storeId('store-3'), 'h1', 300)).rejects.toThrow();
       expect(await s.storeForToken('h1')).toBe(S1);
       expect(await s.storeForToken('h2')).toBe(S2);
