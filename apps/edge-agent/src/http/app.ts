@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
-import type { AgentInventory } from '../inventory/agent-inventory.js';
+import type { AgentInventory, Outcome, WriteContext } from '../inventory/agent-inventory.js';
 import type { Answer, WriteService } from '../inventory/write-service.js';
 import type { CatalogItem } from '../store/agent-store.js';
 import { errorResponse, validationError } from './errors.js';
@@ -86,85 +86,44 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(a.body as object, a.status as ContentfulStatusCode);
   };
 
-  app.post('/sales', async (c) => {
-    const body = await parse(c, saleBody);
-    if (body instanceof Response) return body;
-    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
-    return send(
-      c,
-      await writes.write({
-        route: 'POST /sales',
-        idempotencyKey: body.idempotencyKey,
-        request: body,
-        terminal: body.terminal ?? null,
-        run: (ctx) => inventory.sell(lines, { ...ctx, force: body.force === true }),
-      }),
-    );
-  });
+  /**
+   * A write route: validate the body with `schema`, then run the change under
+   * the body's idempotency key in a group-committed transaction.
+   */
+  const writeRoute = <S extends z.ZodType<{ idempotencyKey: string; terminal?: string | undefined }>>(
+    path: string,
+    schema: S,
+    run: (body: z.infer<S>, ctx: WriteContext) => Outcome<unknown>,
+  ) =>
+    app.post(path, async (c) => {
+      const body = await parse(c, schema);
+      if (body instanceof Response) return body;
+      return send(
+        c,
+        await writes.write({
+          route: `POST ${path}`,
+          idempotencyKey: body.idempotencyKey,
+          request: body,
+          terminal: body.terminal ?? null,
+          run: (ctx) => run(body, ctx),
+        }),
+      );
+    });
+  const qtyLines = (lines: readonly { sku: string; qty: number }[]) => lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
 
-  app.post('/restocks', async (c) => {
-    const body = await parse(c, restockBody);
-    if (body instanceof Response) return body;
-    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
-    return send(
-      c,
-      await writes.write({
-        route: 'POST /restocks',
-        idempotencyKey: body.idempotencyKey,
-        request: body,
-        terminal: body.terminal ?? null,
-        run: (ctx) => inventory.restock(lines, ctx),
-      }),
-    );
-  });
-
-  app.post('/adjustments', async (c) => {
-    const body = await parse(c, adjustmentBody);
-    if (body instanceof Response) return body;
-    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
-    return send(
-      c,
-      await writes.write({
-        route: 'POST /adjustments',
-        idempotencyKey: body.idempotencyKey,
-        request: body,
-        terminal: body.terminal ?? null,
-        run: (ctx) => inventory.adjust(lines, body.reason, ctx),
-      }),
-    );
-  });
-
-  app.post('/counts', async (c) => {
-    const body = await parse(c, countBody);
-    if (body instanceof Response) return body;
-    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, count: l.count }));
-    return send(
-      c,
-      await writes.write({
-        route: 'POST /counts',
-        idempotencyKey: body.idempotencyKey,
-        request: body,
-        terminal: body.terminal ?? null,
-        run: (ctx) => inventory.count(lines, ctx),
-      }),
-    );
-  });
-
-  app.post('/holds', async (c) => {
-    const body = await parse(c, holdBody);
-    if (body instanceof Response) return body;
-    const lines = body.lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
+  writeRoute('/sales', saleBody, (b, ctx) => inventory.sell(qtyLines(b.lines), { ...ctx, force: b.force === true }));
+  writeRoute('/restocks', restockBody, (b, ctx) => inventory.restock(qtyLines(b.lines), ctx));
+  writeRoute('/adjustments', adjustmentBody, (b, ctx) => inventory.adjust(qtyLines(b.lines), b.reason, ctx));
+  writeRoute('/counts', countBody, (b, ctx) =>
+    inventory.count(
+      b.lines.map((l) => ({ sku: l.sku as Sku, count: l.count })),
+      ctx,
+    ),
+  );
+  writeRoute('/holds', holdBody, (b, ctx) => {
+    // A fresh id per attempt is fine: a retry replays the stored first answer, hold id included.
     const holdId = `h${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
-    return send(
-      c,
-      await writes.write({
-        route: 'POST /holds',
-        idempotencyKey: body.idempotencyKey,
-        request: body,
-        terminal: body.terminal ?? null,
-        run: (ctx) => inventory.hold(holdId, lines, (body.ttlSeconds ?? 0) * 1000, ctx),
-      }),
-    );
+    return inventory.hold(holdId, qtyLines(b.lines), (b.ttlSeconds ?? 0) * 1000, ctx);
   });
 
   const holdAction = (action: 'commit' | 'release') => async (c: Context) => {
