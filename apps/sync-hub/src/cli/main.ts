@@ -32,8 +32,15 @@ program.exitOverride();
 const g = () => program.opts<Global>();
 const out = (json: unknown, human: string) => process.stdout.write(`${g().json ? JSON.stringify(json) : human}\n`);
 
-class UsageError extends Error {
-  readonly code = 'invalid_argument';
+/** A failure the CLI reports with a code; exit 2 for bad arguments, 1 otherwise. */
+class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
 }
 
 async function withStore<T>(fn: (s: SqlHubStore) => Promise<T>): Promise<T> {
@@ -48,7 +55,7 @@ async function withStore<T>(fn: (s: SqlHubStore) => Promise<T>): Promise<T> {
 }
 
 const storeArg = (v: string) => {
-  if (!isValidStoreId(v)) throw new UsageError(`"${v}" is not a valid store id (1-${MAX_STORE_ID_LENGTH} chars of A-Z a-z 0-9 . _ : @ -)`);
+  if (!isValidStoreId(v)) throw new CliError('invalid_argument', `"${v}" is not a valid store id (1-${MAX_STORE_ID_LENGTH} chars of A-Z a-z 0-9 . _ : @ -)`, 2);
   return v;
 };
 const portArg = (v: string) => {
@@ -103,7 +110,7 @@ stores
       if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'store.revoke', detail: { storeId } });
       return r;
     });
-    if (!ok) throw new UsageError(`no active store ${storeId}`);
+    if (!ok) throw new CliError('not_found', `no active store ${storeId}`);
     out({ storeId, revoked: true }, `store ${storeId} revoked`);
   });
 
@@ -133,7 +140,7 @@ keys.command('revoke <id>').action(async (id: string) => {
     if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'key.revoke', detail: { id } });
     return r;
   });
-  if (!ok) throw new UsageError(`no active key ${id}`);
+  if (!ok) throw new CliError('not_found', `no active key ${id}`);
   out({ id, revoked: true }, `key ${id} revoked`);
 });
 
@@ -145,5 +152,5 @@ try {
   if (typeof err.code === 'string' && err.code.startsWith('commander.')) process.exit(err.exitCode === 0 ? 0 : 2);
   if (g().json) process.stderr.write(`${JSON.stringify({ error: { code: err.code ?? 'failed', message: err.message } })}\n`);
   else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
-  process.exit(err.code === 'invalid_argument' ? 2 : 1);
+  process.exit(e instanceof CliError ? e.exitCode : 1);
 }
