@@ -108,15 +108,19 @@ process.once('exit', () => {
 
 /**
  * `node [nodeArgs] sync-hub.js --database-url URL start --port 0 --replica R`.
- * Set BENCH_HUB_CPU_PROF=<dir> to profile the hub (`--cpu-prof`).
+ * Set BENCH_HUB_CPU_PROF=<dir> to profile the hub (`--cpu-prof`). For
+ * diagnostics, BENCH_HUB_BIN=<script> runs another entry point taking the
+ * same arguments, with BENCH_HUB_NODE_ARGS (space-separated) before it.
  */
 export async function spawnHub(dbUrl: string, replica = 'hub-bench', timeoutMs = 60_000): Promise<HubProcess> {
   const nodeArgs: string[] = [];
   const profDir = process.env.BENCH_HUB_CPU_PROF;
   if (profDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+  if (process.env.BENCH_HUB_NODE_ARGS) nodeArgs.push(...process.env.BENCH_HUB_NODE_ARGS.split(' ').filter((a) => a !== ''));
+  const bin = process.env.BENCH_HUB_BIN || HUB_BIN;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [...nodeArgs, HUB_BIN, '--database-url', dbUrl, 'start', '--port', '0', '--replica', replica], {
+  const child = spawn(process.execPath, [...nodeArgs, bin, '--database-url', dbUrl, 'start', '--port', '0', '--replica', replica], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -55,6 +55,8 @@ export interface AgentStore {
 
   events(afterSeq: number, limit: number): InventoryEvent[];
   eventCount(): number;
+  /** Per SKU, the `at` of its latest event (highest seq): what a full pass over the log would end with. */
+  lastEventAtBySku(): { sku: Sku; at: number }[];
   /** Entries changed after `change` (exclusive), up to `upTo` (inclusive). */
   changesSince(store: StoreId, change: number, upTo?: number): Delta;
 

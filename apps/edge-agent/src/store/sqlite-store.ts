@@ -77,6 +77,10 @@ export class SqliteAgentStore implements AgentStore {
       ),
       events: db.prepare(`SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?`),
       eventCount: db.prepare(`SELECT count(*) AS c FROM events`),
+      // Covering scan of events_sku for each SKU's highest seq, then one rowid lookup per SKU.
+      lastEventAtBySku: db.prepare(
+        `SELECT e.sku AS sku, e.at AS at FROM (SELECT max(seq) AS seq FROM events GROUP BY sku) m JOIN events e ON e.seq = m.seq`,
+      ),
       syncGet: db.prepare(`SELECT value FROM sync_state WHERE key = ?`),
       syncSet: db.prepare(
         `INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -204,6 +208,10 @@ export class SqliteAgentStore implements AgentStore {
 
   eventCount(): number {
     return (this.stmts.eventCount.get() as { c: number }).c;
+  }
+
+  lastEventAtBySku(): { sku: Sku; at: number }[] {
+    return this.stmts.lastEventAtBySku.all() as { sku: Sku; at: number }[];
   }
 
   changesSince(store: StoreId, change: number, upTo = Number.MAX_SAFE_INTEGER): Delta {

@@ -43,6 +43,8 @@ interface InFlight {
  *
  * Outgoing: numbered batches of this replica's changed entries (coalesced:
  * everything changed since the last send) plus the next events of its log.
+ * After a reconnect the entries go first, alone; the event backlog follows
+ * once the hub has acked them.
  * The hub acks a batch after its Postgres commit; only then do the durable
  * watermarks move. After any reconnect everything above them is sent again.
  * Incoming: entries other replicas wrote, applied durably, then acked.
@@ -54,6 +56,14 @@ export class SyncClient {
   private batchSeq = 0;
   private sentChange = 0;
   private sentEventSeq = 0;
+  /**
+   * After a reconnect the first batch carries every entry changed meanwhile
+   * and no events (`stateFirst` until it is sent, `stateSeq` until it is
+   * acked): the hub has the right numbers after one small commit, and the
+   * event backlog, which can be a million events, follows behind it.
+   */
+  private stateFirst = false;
+  private stateSeq = 0;
   private attempts = 0;
   private lastAckAt: number | null = null;
   private lastError: string | null = null;
@@ -243,6 +253,8 @@ export class SyncClient {
         this.batchSeq = 0;
         this.sentChange = inventory.store.syncValue(ACKED_CHANGE);
         this.sentEventSeq = inventory.store.syncValue(ACKED_EVENT_SEQ);
+        this.stateFirst = true;
+        this.stateSeq = 0;
         this.lastDigestAt = 0;
         this.pump();
         return;
@@ -252,6 +264,7 @@ export class SyncClient {
         const done = this.inflight.filter((b) => b.seq <= m.upTo);
         if (done.length === 0) return;
         this.inflight = this.inflight.filter((b) => b.seq > m.upTo);
+        if (this.stateSeq > 0 && m.upTo >= this.stateSeq) this.stateSeq = 0;
         const last = done[done.length - 1]!;
         await writes.internal(() => {
           const s = inventory.store;
@@ -323,7 +336,9 @@ export class SyncClient {
         upTo > this.sentChange
           ? deltaOf(inventory.store.changesSince(inventory.identity.store, this.sentChange, upTo), inventory.identity.replica)
           : emptyDelta();
-      const events = inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000);
+      if (this.stateFirst && isEmptyDelta(delta)) this.stateFirst = false;
+      const holdEvents = this.stateFirst || this.stateSeq > 0;
+      const events = holdEvents ? [] : inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000);
       if (isEmptyDelta(delta) && events.length === 0) {
         this.sentChange = Math.max(this.sentChange, upTo);
         break;
@@ -339,6 +354,10 @@ export class SyncClient {
       });
       this.sentChange = upTo;
       this.sentEventSeq = toEventSeq;
+      if (this.stateFirst) {
+        this.stateFirst = false;
+        this.stateSeq = this.batchSeq;
+      }
     }
     if (this.phase === 'online' && this.lastDigestAt === 0 && this.idle()) this.checkDigest();
   }
