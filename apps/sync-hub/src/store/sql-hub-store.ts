@@ -283,6 +283,12 @@ export class SqlHubStore implements HubStore {
     const c = coalesce(items);
     const receivedAt = this.now();
     return this.db.transaction(async (tx) => {
+      // Events first, before the lock: they carry no change id, so two hub
+      // commits (or two processes) insert their events in parallel and only
+      // the entry upserts below are serialised.
+      let eventsInserted = 0;
+      for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
+
       // Held until COMMIT: the next commit takes its change id only after
       // this one is visible, so readers never see id k+1 without id k.
       await tx.query(`SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY})`);
@@ -291,8 +297,6 @@ export class SqlHubStore implements HubStore {
       const id = row.id;
 
       await this.upsertEntries(tx, c, id);
-      let eventsInserted = 0;
-      for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
       if (c.positions.size > 0) {
         const ps = [...c.positions.values()];
         await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);

@@ -13,7 +13,7 @@ import {
   type TransferEntry,
 } from '@scoville/crdt-inventory';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION } from '../../src/db/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/db/migrations.js';
 import type { SqlClient } from '../../src/db/sql-client.js';
 import type { CommitItem } from '../../src/store/hub-store.js';
 import { SqlHubStore, type SqlHubStoreOptions } from '../../src/store/sql-hub-store.js';
@@ -168,6 +168,24 @@ export function runHubStoreTests(name: string, target: HubStoreTestTarget): void
       const c = await rawClient();
       const rows = await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
       expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    });
+
+    it('upgrades a version-1 database in place: events kept, still stored exactly once', async () => {
+      const c = await rawClient();
+      await c.exec('CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
+      await c.exec(MIGRATIONS[0]!);
+      await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)');
+      await c.query(
+        `INSERT INTO events (store_id, event_id, replica_id, seq, type, sku, qty, at, received_at) VALUES ('store-1', 'agent-a:1', 'agent-a', 1, 'sale', 'SKU-1', 1, 5, 5)`,
+      );
+      const s = await openStore();
+      await s.migrate();
+      const rows = await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+      expect(await s.eventCount(S1)).toBe(1);
+      const again = await s.commit([item({}, [sale(A, 1), sale(A, 2)])]);
+      expect(again.eventsInserted).toBe(1);
+      expect(await s.eventCount(S1)).toBe(2);
     });
 
     it('refuses a database migrated by a newer hub (schema_too_new) and changes nothing', async () => {
