@@ -32,7 +32,17 @@ interface InFlight {
   seq: number;
   toChange: number;
   toEventSeq: number;
+  /** Carries events (a backlog batch can be 2,000 of them). */
+  withEvents: boolean;
 }
+
+/**
+ * Batches carrying events that may be in flight at once. A backlog of a
+ * million events must not fill the whole window: a live sale's entries
+ * then still go out (in an entries-only batch) instead of queueing behind
+ * 8 × 2,000 old events.
+ */
+const MAX_EVENT_BATCHES_IN_FLIGHT = 2;
 
 /**
  * The agent's link to the hub.
@@ -337,7 +347,8 @@ export class SyncClient {
           ? deltaOf(inventory.store.changesSince(inventory.identity.store, this.sentChange, upTo), inventory.identity.replica)
           : emptyDelta();
       if (this.stateFirst && isEmptyDelta(delta)) this.stateFirst = false;
-      const holdEvents = this.stateFirst || this.stateSeq > 0;
+      const holdEvents =
+        this.stateFirst || this.stateSeq > 0 || this.inflight.filter((b) => b.withEvents).length >= MAX_EVENT_BATCHES_IN_FLIGHT;
       const events = holdEvents ? [] : inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000);
       if (isEmptyDelta(delta) && events.length === 0) {
         this.sentChange = Math.max(this.sentChange, upTo);
@@ -349,7 +360,8 @@ export class SyncClient {
       parts.forEach((part, i) => {
         const last = i === parts.length - 1;
         const seq = ++this.batchSeq;
-        this.inflight.push({ seq, toChange: last ? upTo : this.sentChange, toEventSeq: i === 0 ? toEventSeq : this.sentEventSeq });
+        const withEvents = i === 0 && events.length > 0;
+        this.inflight.push({ seq, toChange: last ? upTo : this.sentChange, toEventSeq: i === 0 ? toEventSeq : this.sentEventSeq, withEvents });
         this.send({ type: 'batch', seq, delta: part, events: i === 0 ? events : [] });
       });
       this.sentChange = upTo;
