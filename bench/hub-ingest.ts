@@ -118,7 +118,7 @@ class SimAgent {
         this.closedWith = `${code} ${reason.toString()}`;
       });
       ws.once('open', () => {
-        this.send(JSON.stringify({ type: 'hello', protocol: '1.0', store: this.store, replica: this.replica, ackedHubSeq: 0, lastSentSeq: 0 }));
+        this.send(JSON.stringify({ type: 'hello', protocol: '1.0', store: this.store, replica: this.replica, ackedHubSeq: 0, lastEventSeq: 0 }));
       });
       ws.on('message', (data) => {
         const m = JSON.parse(String(data)) as { type: string; stream?: string; upTo?: number; seq?: number; code?: string; message?: string };

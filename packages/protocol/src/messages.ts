@@ -15,10 +15,17 @@ export interface HelloMessage {
   store: StoreId;
   /** The agent's replica id (created once per install, never reused). */
   replica: ReplicaId;
-  /** Highest hub → agent batch seq the agent has durably applied (0: none). */
+  /**
+   * Reserved: 0. The hub sends every connecting agent its store's full state
+   * (minus the agent's own entries), so no hub-side position is needed.
+   */
   ackedHubSeq: number;
-  /** Highest batch seq the agent has assigned so far (0: none). */
-  lastSentSeq: number;
+  /**
+   * Highest seq in the agent's own event log (0: empty). A hub that already
+   * stored a higher seq of this replica refuses it (`replica_regressed`):
+   * the agent was restored from an old backup and would reuse event ids.
+   */
+  lastEventSeq: number;
 }
 
 /** Hub → agent, answer to hello. */
@@ -28,9 +35,12 @@ export interface WelcomeMessage {
   protocol: string;
   /** The replica id of the hub process serving this connection. */
   hubReplica: ReplicaId;
-  /** Highest agent batch seq the hub has committed: the agent resends everything above it. */
+  /**
+   * Reserved: 0. Batch seqs are per connection; the agent resends from its
+   * own durable watermarks (highest change and event seq the hub acked).
+   */
   ackedUpTo: number;
-  /** The hub's latest change seq for this store; the agent is missing (ackedHubSeq, hubSeq]. */
+  /** Highest event seq of this replica the hub has stored (informational; may have gaps below it). */
   hubSeq: number;
 }
 

@@ -146,7 +146,7 @@ export const helloSchema = z.strictObject({
   store: storeIdSchema,
   replica: replicaIdSchema,
   ackedHubSeq: count,
-  lastSentSeq: count,
+  lastEventSeq: count,
 });
 
 export const welcomeSchema = z.strictObject({

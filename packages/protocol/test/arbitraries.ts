@@ -112,7 +112,7 @@ export const messageArbs: { [K in MessageType]: fc.Arbitrary<MessageOf<K>> } = {
     store: storeArb,
     replica: replicaArb,
     ackedHubSeq: total,
-    lastSentSeq: total,
+    lastEventSeq: total,
   }),
   welcome: fc.record({ type: fc.constant('welcome'), protocol: protocolArb, hubReplica: replicaArb, ackedUpTo: total, hubSeq: total }),
   batch: fc.record({ type: fc.constant('batch'), seq, delta: deltaArb, events: eventsArb }),

@@ -10,7 +10,7 @@ const numRuns = Number(process.env.FC_RUNS ?? 1000);
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 // Independent spot checks of an accepted message (not the schemas themselves).
-const TOTAL_FIELDS = new Set(['p', 'n', 'amount', 'upTo', 'ackedHubSeq', 'lastSentSeq', 'ackedUpTo', 'hubSeq', 'granted', 'count', 'at', 'expiresAt']);
+const TOTAL_FIELDS = new Set(['p', 'n', 'amount', 'upTo', 'ackedHubSeq', 'lastEventSeq', 'ackedUpTo', 'hubSeq', 'granted', 'count', 'at', 'expiresAt']);
 const ID_FIELDS = new Set(['store', 'sku', 'replica', 'from', 'to', 'owner', 'hubReplica', 'requestId', 'reservationId', 'id']);
 const OPTIONAL_FIELDS = new Set(['idempotencyKey', 'terminal', 'reason', 'forced', 'count', 'reservationId', 'expiresAt', 'to', 'stream']);
 
@@ -169,7 +169,7 @@ describe('decode never throws and never accepts junk', () => {
   });
 
   it('arbitrary objects with a valid type', () => {
-    const fieldNames = ['protocol', 'store', 'replica', 'ackedHubSeq', 'lastSentSeq', 'hubReplica', 'ackedUpTo', 'hubSeq', 'seq', 'delta', 'events', 'stream', 'upTo', 'digest', 'entries', 'final', 'requestId', 'sku', 'qty', 'granted', 'code', 'message', 'fatal', 't', 'x'];
+    const fieldNames = ['protocol', 'store', 'replica', 'ackedHubSeq', 'lastEventSeq', 'hubReplica', 'ackedUpTo', 'hubSeq', 'seq', 'delta', 'events', 'stream', 'upTo', 'digest', 'entries', 'final', 'requestId', 'sku', 'qty', 'granted', 'code', 'message', 'fatal', 't', 'x'];
     const fieldValue = fc.oneof(
       fc.jsonValue({ maxDepth: 2 }),
       fc.integer(),

@@ -74,7 +74,7 @@ const events: InventoryEvent[] = [
 ];
 
 const samples: { [K in MessageType]: MessageOf<K> } = {
-  hello: { type: 'hello', protocol: PROTOCOL_VERSION, store, replica: agent, ackedHubSeq: 41, lastSentSeq: 118 },
+  hello: { type: 'hello', protocol: PROTOCOL_VERSION, store, replica: agent, ackedHubSeq: 41, lastEventSeq: 118 },
   welcome: { type: 'welcome', protocol: PROTOCOL_VERSION, hubReplica: hub, ackedUpTo: 115, hubSeq: 57 },
   batch: { type: 'batch', seq: 119, delta: join(sale, hold, commit), events: events.slice(0, 3) },
   events: { type: 'events', seq: 7, events },

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { chunkDelta, deltaOf, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
+import { chunkDelta, deltaOf, deltaWithout, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
 import { CloseCode, PROTOCOL_VERSION, decode, encode, type Message } from '@scoville/protocol';
 import type { SyncStatus } from '../http/app.js';
 import type { AgentInventory } from '../inventory/agent-inventory.js';
@@ -180,7 +180,7 @@ export class SyncClient {
         store: identity.store,
         replica: identity.replica,
         ackedHubSeq: 0,
-        lastSentSeq: 0,
+        lastEventSeq: this.opts.inventory.lastEventSeq,
       });
       this.startHeartbeat(ws);
     });
@@ -286,12 +286,15 @@ export class SyncClient {
         return;
       }
       case 'batch': {
-        await writes.internal(() => inventory.applyRemote(m.delta, this.clock()));
+        // Only this agent writes its own entries: never take them from anyone.
+        const foreign = deltaWithout(m.delta, inventory.identity.replica);
+        await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         this.send({ type: 'ack', stream: 'batch', upTo: m.seq });
         return;
       }
       case 'repair': {
-        await writes.internal(() => inventory.applyRemote(m.delta, this.clock()));
+        const foreign = deltaWithout(m.delta, inventory.identity.replica);
+        await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         return;
       }
       case 'digest': {

@@ -139,9 +139,20 @@ export class HubSession {
     if (owner !== this.store) {
       return this.fail('forbidden', `replica ${m.replica} belongs to another store`, CloseCode.Forbidden);
     }
+    const pos = await this.deps.store.syncPosition(m.replica);
+    if (pos !== null && pos.lastEventSeq > m.lastEventSeq) {
+      // Restored from an old backup: its next events would reuse ids the hub
+      // already holds (and be dropped as duplicates), and its counters would
+      // sit below what the hub has. Refuse loudly; the store needs a new replica.
+      this.deps.log.error('replica regressed', { store: this.store, agent: m.replica, hubHas: pos.lastEventSeq, agentHas: m.lastEventSeq });
+      return this.fail(
+        'replica_regressed',
+        `the hub already holds events up to seq ${pos.lastEventSeq} of replica ${m.replica}, the agent only ${m.lastEventSeq}: it was restored from an old backup; re-initialise it (edge-agent init) to get a new replica id`,
+        CloseCode.Forbidden,
+      );
+    }
     this.replica = m.replica;
     this.state = 'online';
-    const pos = await this.deps.store.syncPosition(m.replica);
     this.send({
       type: 'welcome',
       protocol: PROTOCOL_VERSION,

@@ -83,7 +83,7 @@ const hello = (store: string, replica: string, protocol = PROTOCOL_VERSION) => (
   store,
   replica,
   ackedHubSeq: 0,
-  lastSentSeq: 0,
+  lastEventSeq: 0,
 });
 const fresh = (store: string) => `${store}.hostile${randomBytes(4).toString('hex')}`;
 const entry = (store: string, sku: string, replica: string, p: number, n = 0) => ({ store, sku, replica, p, n });

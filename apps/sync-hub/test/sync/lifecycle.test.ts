@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, PROTOCOL_VERSION } from '@scoville/protocol';
-import type { StoreId } from '@scoville/crdt-inventory';
+import { emptyDelta, eventIdFor, type ReplicaId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { hashSecret, newSecret } from '../../src/auth/tokens.js';
 import { startHub, type RunningHub } from '../../src/hub.js';
 import { silentLogger } from '../../src/log.js';
@@ -16,11 +16,13 @@ import { rawSession } from './helpers/raw-ws.js';
 let db: TestDatabase;
 let hub: RunningHub;
 const token = newSecret('st');
+const token2 = newSecret('st');
 
 beforeAll(async () => {
   db = await createTestDatabase();
   hub = await startHub({ port: 0, databaseUrl: db.url, replica: 'hub-life', log: silentLogger, heartbeatMs: 200, helloTimeoutMs: 300 });
   await hub.store.addStore('s1' as StoreId, hashSecret(token), Date.now());
+  await hub.store.addStore('s2' as StoreId, hashSecret(token2), Date.now());
 }, 60_000);
 
 afterAll(async () => {
@@ -38,7 +40,7 @@ describe('sync connection lifecycle', () => {
   });
 
   it('cuts a connected store off once its token is revoked', async () => {
-    const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's1', replica: 's1.lifecycle', ackedHubSeq: 0, lastSentSeq: 0 };
+    const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's1', replica: 's1.lifecycle', ackedHubSeq: 0, lastEventSeq: 0 };
     const session = rawSession(syncUrl(), token, [hello], 5_000);
     await new Promise((r) => setTimeout(r, 400));
     expect(await hub.store.revokeStore('s1' as StoreId, Date.now())).toBe(true);
@@ -46,6 +48,30 @@ describe('sync connection lifecycle', () => {
     expect(out.received[0]).toMatchObject({ type: 'welcome' });
     expect(out.code).toBe(CloseCode.Unauthorized);
     expect(out.received.at(-1)).toMatchObject({ type: 'error', code: 'unauthorized' });
+  });
+});
+
+describe('a replica restored from an old backup', () => {
+  it('is refused (4403 replica_regressed) when its log is behind what the hub stored, and accepted when level', async () => {
+    const replica = 's2.restored' as ReplicaId;
+    const events = [1, 2, 3, 4, 5].map((seq) => ({
+      id: eventIdFor(replica, seq),
+      store: 's2' as StoreId,
+      replica,
+      seq,
+      type: 'restock' as const,
+      sku: 'K' as Sku,
+      qty: 1,
+      at: 1_790_000_000_000,
+    }));
+    await hub.store.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
+    await hub.store.commit([{ delta: emptyDelta(), events, from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
+    const hello = (lastEventSeq: number) => ({ type: 'hello', protocol: PROTOCOL_VERSION, store: 's2', replica, ackedHubSeq: 0, lastEventSeq });
+    const behind = await rawSession(syncUrl(), token2, [hello(2)], 5_000);
+    expect(behind.code).toBe(CloseCode.Forbidden);
+    expect(behind.received.at(-1)).toMatchObject({ type: 'error', code: 'replica_regressed', fatal: true });
+    const level = await rawSession(syncUrl(), token2, [hello(5)], 600);
+    expect(level.received[0]).toMatchObject({ type: 'welcome', hubSeq: 5 });
   });
 });
 

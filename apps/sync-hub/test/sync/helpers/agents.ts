@@ -248,3 +248,19 @@ export function soldBySku(records: readonly SoldRecord[]): Map<string, number> {
   for (const r of records) for (const l of r.lines) m.set(l.sku, (m.get(l.sku) ?? 0) + l.qty);
   return m;
 }
+
+/** The agent's stored counter entries (sku, replica, p, n), read-only, ordered. */
+export function agentEntries(a: StoreAgent): { sku: string; replica: string; p: number; n: number }[] {
+  const db = new Database(join(a.dir, 'agent.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT sku, replica, p, n FROM entries ORDER BY sku, replica').all() as { sku: string; replica: string; p: number; n: number }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** POST /sync (what `edge-agent sync` does): reconnect now if offline, else push what is pending and compare digests. */
+export async function syncNow(a: StoreAgent): Promise<void> {
+  const res = await fetch(`${a.url}/sync`, { method: 'POST', signal: AbortSignal.timeout(5_000) });
+  if (res.status !== 202) throw new Error(`POST /sync at ${a.store}: ${res.status} ${await res.text()}`);
+}

@@ -71,3 +71,26 @@ export async function terminateBackends(dbName: string): Promise<number> {
     return r.rows.filter((x) => x.t).length;
   });
 }
+
+export interface CounterRowDump {
+  sku: string;
+  replica: string;
+  p: number;
+  n: number;
+}
+
+/** A store's counter_entries rows (sku, replica, p, n), ordered. */
+export async function counterRows(url: string, store: string): Promise<CounterRowDump[]> {
+  return withClient(url, async (c) => {
+    const r = await c.query<{ sku: string; replica_id: string; p: string; n: string }>(
+      'SELECT sku, replica_id, p, n FROM counter_entries WHERE store_id = $1 ORDER BY sku, replica_id',
+      [store],
+    );
+    return r.rows.map((x) => ({ sku: x.sku, replica: x.replica_id, p: Number(x.p), n: Number(x.n) }));
+  });
+}
+
+/** Runs one statement on the hub's database behind its back (to damage it); returns the affected row count. */
+export async function execSql(url: string, text: string, params: readonly unknown[] = []): Promise<number> {
+  return withClient(url, async (c) => (await c.query(text, params as unknown[])).rowCount ?? 0);
+}
