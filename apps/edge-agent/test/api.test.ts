@@ -254,6 +254,19 @@ describe('reads, auth and verification', () => {
     expect(r.body.error.code).toBe('no_hub');
   });
 
+  it('never reuses a change number the hub acked, even after a count that changed nothing and a restart', async () => {
+    await restock('A', 10);
+    await restock('B', 1);
+    await ctx.call('POST', '/counts', { idempotencyKey: 'c', lines: [{ sku: 'A', count: 10 }] });
+    const acked = ctx.inventory.lastChange;
+    ctx.store.setSyncValue('acked_change', acked);
+    ctx.store.close();
+    ctx = setup();
+    await ctx.call('POST', '/sales', { idempotencyKey: 's', lines: [{ sku: 'A', qty: 3 }] });
+    const pending = ctx.store.changesSince(ctx.inventory.identity.store, acked);
+    expect(pending.entries).toEqual([expect.objectContaining({ sku: 'A', p: 10, n: 3 })]);
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const r = await ctx.call('GET', '/nope');
     expect(r.status).toBe(404);

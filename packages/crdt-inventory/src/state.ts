@@ -140,7 +140,14 @@ export class InventoryState {
 
   mergeReservation(r: ReservationRecord): boolean {
     const existing = this.reservationsById.get(r.id);
-    if (existing !== undefined && statusRank(r.status) <= statusRank(existing.rec.status)) return false;
+    if (existing !== undefined) {
+      if (statusRank(r.status) <= statusRank(existing.rec.status)) return false;
+      // Only the owner moves its record forward. A record under the same id
+      // that differs in who or what it holds is another record (a bug or a
+      // hostile peer): it never replaces the one we have.
+      const e = existing.rec;
+      if (e.store !== r.store || e.owner !== r.owner || e.sku !== r.sku || e.qty !== r.qty || e.expiresAt !== r.expiresAt) return false;
+    }
     const rec: ReservationRecord = { ...r };
     const seq = ++this.seqValue;
     this.reservationsById.set(r.id, { rec, seq });

@@ -356,3 +356,24 @@ describe('reservation status on merge', () => {
     expect(x.digest(S)).toBe(y.digest(S));
   });
 });
+
+describe('merging a record under an id that belongs to someone else', () => {
+  it('never replaces the owner’s record, whatever its status rank', () => {
+    const st = new InventoryState();
+    const mine = { id: R1, store: S, sku: K, owner: A, qty: 2, expiresAt: NOW + TTL, status: 'active' as const };
+    expect(st.mergeReservation(mine)).toBe(true);
+    for (const other of [
+      { ...mine, owner: B, status: 'committed' as const },
+      { ...mine, store: storeId('store-2'), status: 'released' as const },
+      { ...mine, sku: K2, status: 'committed' as const },
+      { ...mine, qty: 5, status: 'committed' as const },
+    ]) {
+      expect(st.mergeReservation(other)).toBe(false);
+    }
+    expect(st.reservation(R1)).toEqual(mine);
+    expect(availability(st, S, K, NOW).held).toBe(2);
+    // The owner itself still moves it forward.
+    expect(st.mergeReservation({ ...mine, status: 'released' })).toBe(true);
+    expect(availability(st, S, K, NOW).held).toBe(0);
+  });
+});

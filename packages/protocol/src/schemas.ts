@@ -95,6 +95,13 @@ export const deltaSchema = z.strictObject({
 
 const HOLD_TYPES: ReadonlySet<string> = new Set(['hold', 'hold_commit', 'hold_release']);
 
+/**
+ * Free text in an event. No control characters: PostgreSQL text cannot hold
+ * NUL, and one unstorable event would otherwise be retried forever.
+ */
+// eslint-disable-next-line no-control-regex
+const eventText = z.string().max(MAX_EVENT_TEXT).regex(/^[^\u0000-\u001f\u007f]*$/, { message: 'no control characters' });
+
 export const inventoryEventSchema = z
   .strictObject({
     id: eventIdSchema,
@@ -105,8 +112,8 @@ export const inventoryEventSchema = z
     sku: skuSchema,
     qty: z.int(),
     at: epochMs,
-    idempotencyKey: z.string().max(MAX_EVENT_TEXT).nullish(),
-    terminal: z.string().max(MAX_EVENT_TEXT).nullish(),
+    idempotencyKey: eventText.nullish(),
+    terminal: eventText.nullish(),
     reason: z.enum(ADJUSTMENT_REASONS).nullish(),
     forced: z.boolean().optional(),
     count: count.nullish(),

@@ -33,7 +33,9 @@ const total = fc.maxSafeNat();
 const positive = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const epochMs = fc.integer({ min: 0, max: 4_102_444_800_000 });
 const seq = fc.integer({ min: 1, max: 2 ** 40 });
-const text = (maxLength: number) => fc.string({ unit: 'binary', maxLength });
+/** Event text: any printable Unicode (control characters are refused by the schema). */
+// eslint-disable-next-line no-control-regex
+const text = (maxLength: number) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/[\u0000-\u001f\u007f]/g, '?'));
 
 export const counterEntryArb: fc.Arbitrary<CounterEntry> = fc.record({ store: storeArb, sku: skuArb, replica: replicaArb, p: total, n: total });
 

@@ -298,3 +298,16 @@ describe('cycle counts that match the book', () => {
     if (!r.ok) expect(r.error.code).toBe('bad_shape');
   });
 });
+
+describe('event text', () => {
+  it('refuses control characters (PostgreSQL cannot store NUL; one bad event must not block a hub)', () => {
+    const e = { id: 'store-1.a:9', store: 'store-1', replica: 'store-1.a', seq: 9, type: 'sale', sku: 'HSS-001', qty: 1, at: 1_790_000_000_000 };
+    const frame = (extra: Record<string, unknown>) => JSON.stringify({ type: 'batch', seq: 1, delta: { entries: [], transfers: [], reservations: [] }, events: [{ ...e, ...extra }] });
+    expect(decode(frame({ terminal: 'till 1 ☕' })).ok).toBe(true);
+    for (const bad of ['till\u00001', 'a\nb', '\u007f']) {
+      const r = decode(frame({ terminal: bad }));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.code).toBe('bad_shape');
+    }
+  });
+});

@@ -40,7 +40,7 @@ export function readCatalogCsv(file: string): Row[] {
     const num = (name: string, fallback: number | null) => {
       const v = cell(name);
       if (v === '') return fallback;
-      if (!/^\d+$/.test(v) || Number(v) > 1e12) throw new CliError('invalid_csv', `${file}:${line}: ${name} must be a whole number ≥ 0, got "${v}"`);
+      if (!/^\d+$/.test(v) || Number(v) > 1e9) throw new CliError('invalid_csv', `${file}:${line}: ${name} must be a whole number from 0 to 1000000000, got "${v}"`);
       return Number(v);
     };
     const sku = cell('sku');
@@ -48,7 +48,10 @@ export function readCatalogCsv(file: string): Row[] {
     if (seen.has(sku)) throw new CliError('invalid_csv', `${file}:${line}: SKU ${sku} appears twice`);
     seen.add(sku);
     const name = cell('name');
-    if (name === '' || name.length > 200) throw new CliError('invalid_csv', `${file}:${line}: name must be 1-200 characters`);
+    // eslint-disable-next-line no-control-regex
+    if (name === '' || name.length > 200 || /[\u0000-\u001f\u007f]/.test(name)) {
+      throw new CliError('invalid_csv', `${file}:${line}: name must be 1-200 printable characters`);
+    }
     return {
       sku: sku as Sku,
       name,

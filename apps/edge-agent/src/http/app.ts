@@ -214,10 +214,13 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/events', (c) =>
     streamSSE(c, async (stream) => {
       let id = 0;
-      const queue: string[] = [];
+      // Latest change per SKU: a slow display gets the newest stock of each
+      // SKU, not an ever-growing backlog (memory stays bounded by the catalog).
+      const queue = new Map<string, string>();
       let wake: (() => void) | null = null;
       const off = inventory.onChange((change) => {
-        queue.push(JSON.stringify(change));
+        queue.delete(change.stock.sku);
+        queue.set(change.stock.sku, JSON.stringify(change));
         wake?.();
       });
       stream.onAbort(() => {
@@ -226,13 +229,17 @@ export function createApp(deps: AppDeps): Hono {
       });
       await stream.writeSSE({ event: 'hello', data: JSON.stringify({ store: inventory.identity.store }) });
       while (!stream.aborted) {
-        while (queue.length > 0) await stream.writeSSE({ event: 'stock', id: String(++id), data: queue.shift()! });
+        while (queue.size > 0) {
+          const [sku, data] = queue.entries().next().value as [string, string];
+          queue.delete(sku);
+          await stream.writeSSE({ event: 'stock', id: String(++id), data });
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, 15_000).unref();
         });
         wake = null;
-        if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+        if (queue.size === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
       }
       off();
     }),

@@ -6,8 +6,11 @@ export const MAX_LINE_QTY = 1_000_000_000;
 export const MAX_LINES = 500;
 
 const sku = z.string().refine(isValidId, { message: 'sku must be 1-128 chars of A-Z a-z 0-9 . _ : @ -' });
-const key = z.string().min(1).max(200);
-const terminal = z.string().min(1).max(100).optional();
+/** Printable text: no control characters (NUL cannot be stored at the hub, and nothing here needs them). */
+// eslint-disable-next-line no-control-regex
+const text = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000-\u001f\u007f]*$/, { message: 'no control characters' });
+const key = text(200);
+const terminal = text(100).optional();
 const positive = z.number().int().min(1).max(MAX_LINE_QTY);
 
 const lines = <T extends z.ZodRawShape>(shape: T) => z.array(z.strictObject(shape)).min(1).max(MAX_LINES);
@@ -66,8 +69,8 @@ export const catalogBody = z.strictObject({
     .array(
       z.strictObject({
         sku,
-        name: z.string().min(1).max(200),
-        priceCents: z.number().int().min(0).max(1e12).nullable().optional(),
+        name: text(200),
+        priceCents: z.number().int().min(0).max(MAX_LINE_QTY).nullable().optional(),
         lowStockThreshold: z.number().int().min(0).max(MAX_LINE_QTY).optional(),
         safetyStock: z.number().int().min(0).max(MAX_LINE_QTY).optional(),
       }),

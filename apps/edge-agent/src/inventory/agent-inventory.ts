@@ -382,7 +382,9 @@ export class AgentInventory {
       ...extra,
     };
     this.store.appendEvent(event);
-    this.store.writeDelta(delta, this.nextChange++);
+    // A change number is spent only when rows are stamped with it (a count
+    // that matched changes nothing): numbers the hub acked are never reused.
+    if (!isEmptyDelta(delta)) this.store.writeDelta(delta, this.nextChange++);
     this.lastChangeAt.set(sku, ctx.now);
     this.pendingChanges.push({ event, stock: this.stock(sku, ctx.now) });
     return event;

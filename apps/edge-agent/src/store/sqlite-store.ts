@@ -151,7 +151,10 @@ export class SqliteAgentStore implements AgentStore {
       ).get() as { c: number | null }
     ).c ?? 0;
     const lastEventSeq = (this.db.prepare(`SELECT max(seq) AS s FROM events`).get() as { s: number | null }).s ?? 0;
-    return { delta: this.changesSince(store, -1, Number.MAX_SAFE_INTEGER), lastChange, lastEventSeq };
+    // Never below what the hub acknowledged: a number at or under the
+    // watermark would make the sync client skip the rows stamped with it.
+    const acked = this.syncValue('acked_change');
+    return { delta: this.changesSince(store, -1, Number.MAX_SAFE_INTEGER), lastChange: Math.max(lastChange, acked), lastEventSeq };
   }
 
   transaction<T>(fn: () => T): T {

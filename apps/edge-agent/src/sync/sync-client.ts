@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { chunkDelta, deltaOf, deltaWithout, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
+import { chunkDelta, deltaOf, deltaWithout, emptyDelta, isEmptyDelta, type Delta, type StoreId } from '@scoville/crdt-inventory';
 import { CloseCode, PROTOCOL_VERSION, decode, encode, type Message } from '@scoville/protocol';
 import type { SyncStatus } from '../http/app.js';
 import type { AgentInventory } from '../inventory/agent-inventory.js';
@@ -201,7 +201,11 @@ export class SyncClient {
     });
     ws.on('pong', () => (this.lastHeard = this.clock()));
     ws.on('unexpected-response', (_req, res) => {
+      // With this listener ws leaves the failed upgrade open: end it so
+      // 'close' fires and the backoff loop goes on.
       this.lastError = `hub answered HTTP ${res.statusCode} to the upgrade`;
+      res.resume();
+      ws.terminate();
     });
     ws.on('error', (e) => {
       this.lastError = e.message;
@@ -286,14 +290,15 @@ export class SyncClient {
         return;
       }
       case 'batch': {
-        // Only this agent writes its own entries: never take them from anyone.
-        const foreign = deltaWithout(m.delta, inventory.identity.replica);
+        // Only this agent writes its own entries: never take them from anyone;
+        // and only its own store's entries belong in its file.
+        const foreign = ofStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
         await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         this.send({ type: 'ack', stream: 'batch', upTo: m.seq });
         return;
       }
       case 'repair': {
-        const foreign = deltaWithout(m.delta, inventory.identity.replica);
+        const foreign = ofStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
         await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         return;
       }
@@ -385,4 +390,12 @@ export class SyncClient {
       ws.send(frame);
     }
   }
+}
+
+function ofStore(d: Delta, store: StoreId): Delta {
+  return {
+    entries: d.entries.filter((e) => e.store === store),
+    transfers: d.transfers.filter((t) => t.store === store),
+    reservations: d.reservations.filter((r) => r.store === store),
+  };
 }

@@ -60,7 +60,10 @@ const UPSERT_RESERVATIONS = `
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[]) AS u(s, i, k, o, q, e, st)
   ON CONFLICT (store_id, id) DO UPDATE
     SET status = EXCLUDED.status, change_id = EXCLUDED.change_id
-    WHERE ${STATUS_RANK_SQL('EXCLUDED.status')} > ${STATUS_RANK_SQL('t.status')}`;
+    WHERE ${STATUS_RANK_SQL('EXCLUDED.status')} > ${STATUS_RANK_SQL('t.status')}
+      -- only the owner moves its record: a record under the same id that
+      -- differs in who or what it holds is someone else's, and is ignored
+      AND t.owner = EXCLUDED.owner AND t.sku = EXCLUDED.sku AND t.qty = EXCLUDED.qty AND t.expires_at = EXCLUDED.expires_at`;
 
 const EVENT_COLUMNS =
   'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';

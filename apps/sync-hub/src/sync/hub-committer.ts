@@ -1,6 +1,14 @@
 import type { CommitItem, CommitResult, HubStore } from '../store/hub-store.js';
 import type { HubState } from '../state/hub-state.js';
 
+type Settled = { ok: true; result: CommitResult } | { ok: false; error: unknown };
+
+/** SQLSTATE classes 22 (data exception) and 23 (constraint violation): retrying cannot help. */
+export function isPermanent(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
 interface Pending {
   item: CommitItem;
   resolve: (r: CommitResult) => void;
@@ -75,24 +83,25 @@ export class HubCommitter {
     while (this.inflight < maxConcurrent && this.queue.length > 0) {
       const batch = this.queue.splice(0, maxItems);
       this.inflight++;
-      const committed = this.commitWithRetry(batch.map((p) => p.item));
+      const committed = this.commitGroup(batch.map((p) => p.item));
       const previous = this.tail;
-      this.tail = committed.then(
-        async (result) => {
-          await previous;
-          this.ownChangeIds.add(result.changeId);
-          for (const p of batch) this.state.apply(p.item.delta);
-          for (const p of batch) p.resolve(result);
-        },
-        async (error: unknown) => {
-          await previous;
-          for (const p of batch) p.reject(error);
-        },
-      );
-      void committed.then(
-        () => this.settled(),
-        () => this.settled(),
-      );
+      this.tail = committed.then(async (settled) => {
+        // An earlier group's failure must not wedge the ones after it.
+        await previous.catch(() => undefined);
+        settled.forEach((s, i) => {
+          const p = batch[i]!;
+          if (!s.ok) return p.reject(s.error);
+          this.ownChangeIds.add(s.result.changeId);
+          try {
+            this.state.apply(p.item.delta);
+          } catch (e) {
+            // Committed all the same: ack it. Memory catches up on the next load.
+            this.stats.lastError = `applying a committed batch to memory failed: ${String(e)}`;
+          }
+          p.resolve(s.result);
+        });
+      });
+      void committed.then(() => this.settled());
     }
   }
 
@@ -101,31 +110,48 @@ export class HubCommitter {
     this.kick();
   }
 
+  /**
+   * Commits a group; one item that can never be stored (a data or
+   * constraint error) must not hold up the others, so such a group is
+   * retried one item at a time and only the bad item is refused.
+   */
+  private async commitGroup(items: CommitItem[]): Promise<Settled[]> {
+    try {
+      const result = await this.commitWithRetry(items);
+      return items.map(() => ({ ok: true, result }));
+    } catch (error) {
+      if (!isPermanent(error) || items.length === 1) return items.map(() => ({ ok: false, error }));
+      const out: Settled[] = [];
+      for (const item of items) out.push(...(await this.commitGroup([item])));
+      return out;
+    }
+  }
+
   private async commitWithRetry(items: CommitItem[]): Promise<CommitResult> {
     let failed = false;
-    for (;;) {
-      try {
-        const result = await this.store.commit(items);
-        if (failed) this.failing--;
-        if (this.failing === 0) this.retryDelay = 0;
-        this.stats.degraded = this.failing > 0;
-        this.stats.transactions++;
-        this.stats.items += items.length;
-        this.stats.events += result.eventsInserted;
-        return result;
-      } catch (error) {
-        if (!failed) this.failing++;
-        failed = true;
-        this.stats.failures++;
-        this.stats.lastError = String((error as Error).message ?? error);
-        this.stats.degraded = true;
-        if (this.closed) {
-          this.failing--;
-          throw error;
+    try {
+      for (;;) {
+        try {
+          const result = await this.store.commit(items);
+          this.stats.transactions++;
+          this.stats.items += items.length;
+          this.stats.events += result.eventsInserted;
+          return result;
+        } catch (error) {
+          this.stats.failures++;
+          this.stats.lastError = String((error as Error).message ?? error);
+          if (isPermanent(error) || this.closed) throw error;
+          if (!failed) this.failing++;
+          failed = true;
+          this.stats.degraded = true;
+          this.retryDelay = Math.min(this.opts.maxRetryDelayMs ?? 2_000, Math.max(50, this.retryDelay * 2));
+          await new Promise((r) => setTimeout(r, this.retryDelay));
         }
-        this.retryDelay = Math.min(this.opts.maxRetryDelayMs ?? 2_000, Math.max(50, this.retryDelay * 2));
-        await new Promise((r) => setTimeout(r, this.retryDelay));
       }
+    } finally {
+      if (failed) this.failing--;
+      if (this.failing === 0) this.retryDelay = 0;
+      this.stats.degraded = this.failing > 0;
     }
   }
 

@@ -59,8 +59,6 @@ export class HubSession {
   state: 'awaiting_hello' | 'online' | 'closed' = 'awaiting_hello';
   replica: ReplicaId | null = null;
   private outSeq = 0;
-  /** Highest outgoing batch seq the agent acked. */
-  ackedOut = 0;
   connectedAt: number;
   lastBatchAt: number | null = null;
   /** Serialises message handling: a later batch never overtakes an earlier one. */
@@ -109,7 +107,7 @@ export class HubSession {
       case 'events':
         return this.commitFromAgent(emptyDelta(), msg.events, msg.seq, 'events');
       case 'ack':
-        if (msg.stream === 'batch') this.ackedOut = Math.max(this.ackedOut, msg.upTo);
+        // The hub keeps nothing to resend (it sends the store's state on every connect).
         return;
       case 'digest':
         return this.digest(msg);
@@ -136,10 +134,12 @@ export class HubSession {
       return this.fail('forbidden', `this token belongs to store ${this.store}, not ${m.store}`, CloseCode.Forbidden);
     }
     const owner = await this.deps.store.claimReplica(m.replica, this.store, 'agent', this.deps.clock());
+    if (this.isClosed()) return; // the socket went away while we asked
     if (owner !== this.store) {
       return this.fail('forbidden', `replica ${m.replica} belongs to another store`, CloseCode.Forbidden);
     }
     const pos = await this.deps.store.syncPosition(m.replica);
+    if (this.isClosed()) return;
     if (pos !== null && pos.lastEventSeq > m.lastEventSeq) {
       // Restored from an old backup: its next events would reuse ids the hub
       // already holds (and be dropped as duplicates), and its counters would
@@ -241,6 +241,11 @@ export class HubSession {
     this.send({ type: 'error', code, message, fatal: true });
     this.ws.close(closeCode, code.slice(0, 100));
     this.closed();
+  }
+
+  /** A method, not a field read: TypeScript would keep a narrowing across awaits. */
+  isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   terminate(): void {

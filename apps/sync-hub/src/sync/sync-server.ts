@@ -74,7 +74,14 @@ export class SyncServer {
   private async authenticate(ws: WebSocket, token: string | null): Promise<void> {
     // Frames that arrive while the token is checked are buffered, not lost.
     const early: { data: unknown; isBinary: boolean }[] = [];
-    const buffer = (data: unknown, isBinary: boolean) => early.push({ data, isBinary });
+    const buffer = (data: unknown, isBinary: boolean) => {
+      // A well-behaved agent sends one hello and waits for welcome.
+      if (early.length >= 4) {
+        ws.close(CloseCode.BadMessage, 'frames before authentication');
+        return;
+      }
+      early.push({ data, isBinary });
+    };
     ws.on('message', buffer);
     let store: StoreId | null = null;
     const tokenHash = token ? hashSecret(token) : null;

@@ -89,3 +89,26 @@ describe('HubCommitter', () => {
     await Promise.all(all);
   });
 });
+
+describe('HubCommitter with an unstorable batch', () => {
+  it('refuses only the bad batch and commits the others, without retrying forever', async () => {
+    const poison = itemWithP(13);
+    const commits: number[] = [];
+    const store = {
+      async commit(items: readonly CommitItem[]): Promise<CommitResult> {
+        await new Promise((r) => setTimeout(r, 5));
+        if (items.includes(poison)) throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+        commits.push(items.length);
+        return { changeId: commits.length, eventsInserted: 0 };
+      },
+    } as unknown as HubStore;
+    const state = new HubState();
+    const c = new HubCommitter(store, state, { maxConcurrent: 1 });
+    const first = c.submit(itemWithP(1));
+    const rest = [itemWithP(2), poison, itemWithP(3)].map((i) => c.submit(i).then(() => 'ok', (e: Error) => e.message));
+    await first;
+    expect(await Promise.all(rest)).toEqual(['ok', expect.stringContaining('0x00'), 'ok']);
+    expect(state.state.counter(S, sku('K3'))?.onHand()).toBe(3);
+    expect(c.stats.degraded).toBe(false);
+  });
+});
