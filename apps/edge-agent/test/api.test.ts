@@ -6,6 +6,7 @@ import { initAgent, openAgent } from '../src/agent.js';
 import { createApp } from '../src/http/app.js';
 import { WriteService } from '../src/inventory/write-service.js';
 import { verifyAgent } from '../src/verify.js';
+import type { Sku } from '@scoville/crdt-inventory';
 
 let dir: string;
 let now: number;
@@ -265,6 +266,30 @@ describe('reads, auth and verification', () => {
     await ctx.call('POST', '/sales', { idempotencyKey: 's', lines: [{ sku: 'A', qty: 3 }] });
     const pending = ctx.store.changesSince(ctx.inventory.identity.store, acked);
     expect(pending.entries).toEqual([expect.objectContaining({ sku: 'A', p: 10, n: 3 })]);
+  });
+
+  it('refuses a restock that would overflow any line, applying none of its lines', async () => {
+    await restock('B', 1);
+    const { store, replica } = ctx.inventory.identity;
+    // A counter already near 2^53 (far beyond what the API lets one request add).
+    await ctx.writes.internal(() =>
+      ctx.inventory.applyRemote(
+        { entries: [{ store, sku: 'A' as Sku, replica, p: Number.MAX_SAFE_INTEGER - 10, n: 0 }], transfers: [], reservations: [] },
+        now,
+      ),
+    );
+    const before = ctx.store.eventCount();
+    const r = await ctx.call('POST', '/restocks', {
+      idempotencyKey: 'big',
+      lines: [
+        { sku: 'B', qty: 5 },
+        { sku: 'A', qty: 11 },
+      ],
+    });
+    expect(r.status).toBe(422);
+    expect(r.body.error).toMatchObject({ code: 'quantity_overflow', sku: 'A' });
+    expect(ctx.store.eventCount()).toBe(before);
+    expect((await ctx.call('GET', '/stock/B')).body.onHand).toBe(1);
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -210,10 +210,12 @@ export class AgentInventory {
   }
 
   restock(lines: readonly Line[], ctx: WriteContext): Outcome<{ lines: StockView[]; events: string[] }> {
+    const tooBig = this.overflow(lines);
+    if (tooBig) return fail(tooBig);
     const events: string[] = [];
     for (const line of lines) {
       const r = increment(this.state, { store: this.identity.store, sku: line.sku, replica: this.identity.replica, qty: line.qty });
-      if (!r.ok) return fail(new DomainError(r.refusal.code, r.refusal.message, 422));
+      if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
       events.push(this.record('restock', line.sku, line.qty, ctx, r.delta).id);
     }
     return { ok: true, value: { lines: this.views(sumBySku(lines).keys(), ctx.now), events } };
@@ -231,6 +233,8 @@ export class AgentInventory {
   ): Outcome<{ lines: StockView[]; events: string[] }> {
     const unknown = [...new Set(lines.map((l) => l.sku))].filter((s) => !this.isKnown(s) && counts === undefined);
     if (unknown.length > 0) return fail(unknownSku(unknown));
+    const tooBig = this.overflow(lines);
+    if (tooBig) return fail(tooBig);
     const events: string[] = [];
     for (const line of lines) {
       const extra = { reason, count: counts?.get(line.sku) ?? null };
@@ -241,7 +245,7 @@ export class AgentInventory {
       }
       const op = { store: this.identity.store, sku: line.sku, replica: this.identity.replica, qty: Math.abs(line.qty) };
       const r = line.qty > 0 ? increment(this.state, op) : decrement(this.state, { ...op, force: true, now: ctx.now });
-      if (!r.ok) return fail(new DomainError(r.refusal.code, r.refusal.message, 422));
+      if (!r.ok) throw new Error(`unexpected refusal after checks: ${r.refusal.message}`);
       events.push(this.record('adjustment', line.sku, line.qty, ctx, r.delta, extra).id);
     }
     return { ok: true, value: { lines: this.views(sumBySku(lines).keys(), ctx.now), events } };
@@ -346,6 +350,30 @@ export class AgentInventory {
       return new DomainError('hold_expired', `hold ${holdId} expired at ${new Date(recs[0]!.expiresAt).toISOString()}`, 409, {
         expiresAt: recs[0]!.expiresAt,
       });
+    }
+    return null;
+  }
+
+  /**
+   * Checked before anything changes, so a refusal never leaves earlier lines
+   * applied: would any line push this replica's P or N past exact integers?
+   */
+  private overflow(lines: readonly Line[]): DomainError | null {
+    const r = this.state.knownReplicaNumber(this.identity.replica);
+    const added = new Map<Sku, { p: number; n: number }>();
+    for (const l of lines) {
+      const a = added.get(l.sku) ?? { p: 0, n: 0 };
+      if (l.qty > 0) a.p += l.qty;
+      else a.n -= l.qty;
+      added.set(l.sku, a);
+    }
+    for (const [sku, a] of added) {
+      const c = this.state.counter(this.identity.store, sku);
+      const p = c && r >= 0 ? c.p(r) : 0;
+      const n = c && r >= 0 ? c.n(r) : 0;
+      if (!Number.isSafeInteger(p + a.p) || !Number.isSafeInteger(n + a.n)) {
+        return new DomainError('quantity_overflow', `this would take ${sku} past the largest exact quantity`, 422, { sku });
+      }
     }
     return null;
   }

@@ -28,6 +28,10 @@ import type { Logger } from '../log.js';
 
 /** Largest chunk of entries the hub puts in one outgoing batch or repair. */
 const OUT_CHUNK = 10_000;
+/** Batches of one agent waiting for their commit; past this the link is closed (4429). */
+const MAX_PENDING_BATCHES = 64;
+/** Least time between two full repairs sent on one link. */
+const REPAIR_INTERVAL_MS = 60_000;
 /** A connection that has not said hello by then is dropped (default). */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -64,6 +68,8 @@ export class HubSession {
   /** Serialises message handling: a later batch never overtakes an earlier one. */
   private chain: Promise<void> = Promise.resolve();
   private readonly helloTimer: NodeJS.Timeout;
+  private pending = 0;
+  private lastRepairAt = -Infinity;
 
   constructor(
     private readonly ws: WebSocket,
@@ -186,16 +192,26 @@ export class HubSession {
       this.deps.log.warn('refused foreign data', { store: this.store, agent: this.replica, what: bad });
       return this.fail('forbidden', `${bad} does not belong to replica ${this.replica} of store ${this.store}`, CloseCode.Forbidden);
     }
+    if (this.pending >= MAX_PENDING_BATCHES) {
+      // The agent's window is 8; one that ignores acks must not grow the
+      // hub's commit queue without bound (least of all while Postgres is down).
+      return this.fail('overloaded', `more than ${MAX_PENDING_BATCHES} batches waiting for commit`, CloseCode.Overloaded);
+    }
     const at = this.deps.clock();
     // Not awaited here: the next frame may be validated while this one commits,
     // and group commit takes both; acks still go out in order (commits resolve in order).
+    this.pending++;
     const done = this.deps.committer.submit({ delta, events, from: { replica: this.replica!, store: this.store, at } });
     done.then(
       () => {
+        this.pending--;
         this.lastBatchAt = at;
         this.send({ type: 'ack', stream, upTo: seq });
       },
-      (e) => this.fail('unavailable', `could not store batch ${seq}: ${String(e)}`, CloseCode.GoingAway),
+      (e) => {
+        this.pending--;
+        this.fail('unavailable', `could not store batch ${seq}: ${String(e)}`, CloseCode.GoingAway);
+      },
     );
   }
 
@@ -203,6 +219,13 @@ export class HubSession {
     const ours = this.deps.state.digest(this.store);
     this.send({ type: 'digest', store: this.store, digest: ours, entries: this.deps.state.storeDelta(this.store).entries.length });
     if (m.digest !== ours) {
+      // A full repair costs the whole store: at most one a minute per link.
+      const now = this.deps.clock();
+      if (now - this.lastRepairAt < REPAIR_INTERVAL_MS) {
+        this.deps.log.warn('digest mismatch again, repair already sent within a minute', { store: this.store, agent: this.replica });
+        return;
+      }
+      this.lastRepairAt = now;
       this.deps.log.info('digest mismatch, repairing', { store: this.store, agent: this.replica });
       this.sendRepair(this.deps.state.storeDelta(this.store, this.replica!));
     }

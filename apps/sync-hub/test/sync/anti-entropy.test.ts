@@ -74,7 +74,7 @@ function mismatches(h: SpawnedHub, store: string): number {
   for (const line of h.output().split('\n')) {
     try {
       const j = JSON.parse(line) as { msg?: string; store?: string };
-      if (j.msg === 'digest mismatch, repairing' && j.store === store) n++;
+      if (j.msg?.startsWith('digest mismatch') && j.store === store) n++;
     } catch {
       // not a log line
     }
