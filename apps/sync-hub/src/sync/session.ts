@@ -43,6 +43,8 @@ export interface SessionDeps {
   log: Logger;
   clock: () => number;
   helloTimeoutMs?: number;
+  /** True when another live session of this hub already speaks for `replica`. */
+  replicaOnline: (replica: ReplicaId) => boolean;
   /** Called once the session knows its replica (after hello). */
   onOnline: (s: HubSession) => void;
   onClosed: (s: HubSession) => void;
@@ -156,6 +158,13 @@ export class HubSession {
         `the hub already holds events up to seq ${pos.lastEventSeq} of replica ${m.replica}, the agent only ${m.lastEventSeq}: it was restored from an old backup; re-initialise it (edge-agent init) to get a new replica id`,
         CloseCode.Forbidden,
       );
+    }
+    if (this.deps.replicaOnline(m.replica)) {
+      // Two live agents with one replica id (a copied data folder) would
+      // write different events under the same ids. Keep the first; a stale
+      // half-open link is cut by the heartbeat, and the newcomer retries.
+      this.deps.log.warn('replica already connected', { store: this.store, agent: m.replica });
+      return this.fail('replica_in_use', `replica ${m.replica} is already connected to this hub`, CloseCode.Forbidden);
     }
     this.replica = m.replica;
     this.state = 'online';

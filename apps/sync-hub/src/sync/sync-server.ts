@@ -7,7 +7,7 @@ import { bearer, hashSecret } from '../auth/tokens.js';
 import type { HubStore } from '../store/hub-store.js';
 import { HubSession, type SessionDeps } from './session.js';
 
-export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed'> {
+export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed' | 'replicaOnline'> {
   store: HubStore;
   /** Heartbeat: ping every interval; a link silent for two intervals is dead. */
   heartbeatMs?: number;
@@ -102,6 +102,7 @@ export class SyncServer {
     }
     const session = new HubSession(ws, store, {
       ...this.opts,
+      replicaOnline: (replica) => [...(this.sessions.get(store!) ?? [])].some((x) => x.replica === replica && !x.isClosed()),
       onOnline: (s) => {
         let set = this.sessions.get(s.store);
         if (!set) this.sessions.set(s.store, (set = new Set()));

@@ -11,7 +11,7 @@ import { startHub, type RunningHub } from '../../src/hub.js';
 import { silentLogger } from '../../src/log.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startPgProxy, type PgProxy } from './helpers/pg-proxy.js';
-import { rawSession } from './helpers/raw-ws.js';
+import { LEFT_OPEN, rawSession } from './helpers/raw-ws.js';
 
 let db: TestDatabase;
 let hub: RunningHub;
@@ -72,6 +72,20 @@ describe('a replica restored from an old backup', () => {
     expect(behind.received.at(-1)).toMatchObject({ type: 'error', code: 'replica_regressed', fatal: true });
     const level = await rawSession(syncUrl(), token2, [hello(5)], 600);
     expect(level.received[0]).toMatchObject({ type: 'welcome', hubSeq: 5 });
+  });
+});
+
+describe('one replica id on two live links', () => {
+  it('keeps the first and refuses the second (4403 replica_in_use)', async () => {
+    const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's2', replica: 's2.twin', ackedHubSeq: 0, lastEventSeq: 0 };
+    const first = rawSession(syncUrl(), token2, [hello], 1_500);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await rawSession(syncUrl(), token2, [hello], 3_000);
+    expect(second.code).toBe(CloseCode.Forbidden);
+    expect(second.received.at(-1)).toMatchObject({ type: 'error', code: 'replica_in_use' });
+    const kept = await first;
+    expect(kept.code).toBe(LEFT_OPEN);
+    expect(kept.received[0]).toMatchObject({ type: 'welcome' });
   });
 });
 
