@@ -43,6 +43,7 @@ import { verifyAgent } from '../apps/edge-agent/src/verify.js';
 import { log, report, type Figure } from './lib/figures.js';
 import { createBenchDatabase, hubCommits, hubGet, registerStores, sleep, spawnHub, type HubProcess } from './lib/hub-fixture.js';
 import { now, percentile } from './lib/stats.js';
+import { rng } from './lib/random.js';
 
 const STORE = 's001';
 const SKUS = 10_000;
@@ -54,17 +55,6 @@ const LIVE_SALE_EVERY_MS = 2_500;
 
 const skus = Array.from({ length: SKUS }, (_, i) => `HSS-${String(i).padStart(5, '0')}` as Sku);
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- the offline agent's file
 

@@ -23,6 +23,7 @@ import { InventoryState, type CounterEntry, type Delta, type ReplicaId, type Sku
 import { log, report, type Figure } from './lib/figures.js';
 import { measureRetained, requireGc } from './lib/heap.js';
 import { median, now, timeIt } from './lib/stats.js';
+import { rng } from './lib/random.js';
 
 const STORES = 100;
 const SKUS_PER_STORE = 10_000;
@@ -38,17 +39,6 @@ const gc = requireGc();
 
 // ---------------------------------------------------------------- data
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(xs: T[], rand: () => number): T[] {
   for (let i = xs.length - 1; i > 0; i--) {

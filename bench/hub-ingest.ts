@@ -39,6 +39,7 @@ import pg from 'pg';
 import { log, report, type Figure } from './lib/figures.js';
 import { createBenchDatabase, hubCommits, registerStores, sleep, spawnHub, type CommitStats } from './lib/hub-fixture.js';
 import { now, percentile } from './lib/stats.js';
+import { rng } from './lib/random.js';
 
 const AGENTS = 100;
 const SKUS_PER_STORE = 1_000;
@@ -59,17 +60,6 @@ const PHASES = new Set((process.env.BENCH_HUB_PHASES ?? 'latency100,latency20,na
 const storeIds = Array.from({ length: AGENTS }, (_, i) => `s${String(i + 1).padStart(3, '0')}`);
 const skus = Array.from({ length: SKUS_PER_STORE }, (_, i) => `HSS-${String(i).padStart(5, '0')}`);
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- a simulated agent
 
