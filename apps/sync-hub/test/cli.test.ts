@@ -101,3 +101,50 @@ describe('sync-hub keys', () => {
     expect(actions).toEqual(['store.add', 'store.revoke', 'key.add', 'key.revoke']);
   });
 });
+
+describe('sync-hub verify', () => {
+  it('passes when entries equal the fold of the events, reports a backfill gap, and exits 1 on a mismatch', async () => {
+    const { openSqlClient } = await import('../src/db/open.js');
+    const { SqlHubStore } = await import('../src/store/sql-hub-store.js');
+    const { eventIdFor, InventoryState, foldEvents, replicaId, storeId } = await import('@scoville/crdt-inventory');
+    const store = new SqlHubStore(await openSqlClient({ databaseUrl: db.url }));
+    try {
+      await store.migrate();
+      const S = storeId('verify-1');
+      const A = replicaId('verify-1.a');
+      const B = replicaId('verify-1.b');
+      const ev = (replica: typeof A, seq: number, type: 'restock' | 'sale', qty: number) => ({
+        id: eventIdFor(replica, seq),
+        store: S,
+        replica,
+        seq,
+        type,
+        sku: 'HSS-001' as never,
+        qty,
+        at: 1_790_000_000_000 + seq,
+      });
+      const aEvents = [ev(A, 1, 'restock', 10), ev(A, 2, 'sale', 3)];
+      // B's seq 2 has not arrived yet: its entries are ahead of its log.
+      const bAll = [ev(B, 1, 'restock', 4), ev(B, 2, 'sale', 1), ev(B, 3, 'sale', 1)];
+      const entries = foldEvents([...aEvents, ...bAll], new InventoryState()).toDelta(S);
+      await store.commit([{ delta: entries, events: [...aEvents, bAll[0]!, bAll[2]!] }]);
+
+      const ok = await hub(['--json', 'verify', '--store', 'verify-1']);
+      expect(ok.code).toBe(0);
+      const [report] = JSON.parse(ok.stdout) as { ok: boolean; replicas: { replica: string; matches: boolean; missingSeqs: number }[] }[];
+      expect(report!.ok).toBe(true);
+      expect(report!.replicas).toEqual([
+        expect.objectContaining({ replica: A, matches: true, missingSeqs: 0 }),
+        expect.objectContaining({ replica: B, matches: false, missingSeqs: 1 }),
+      ]);
+
+      await sql(`UPDATE counter_entries SET n = n + 1 WHERE store_id = 'verify-1' AND replica_id = 'verify-1.a'`);
+      const bad = await hub(['verify', '--store', 'verify-1']);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/verify-1\tverify-1\.a\t2 events\tMISMATCH/);
+      expect(bad.stdout).toMatch(/verify-1\.b\t2 events\tbackfilling \(1 events to come\)/);
+    } finally {
+      await store.close();
+    }
+  });
+});

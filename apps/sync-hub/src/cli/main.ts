@@ -3,6 +3,7 @@ import { MAX_STORE_ID_LENGTH, isValidStoreId, type StoreId } from '@scoville/crd
 import { newSecret, hashSecret } from '../auth/tokens.js';
 import { openSqlClient } from '../db/open.js';
 import { startHub } from '../hub.js';
+import { verifyStores } from '../verify.js';
 import { SqlHubStore } from '../store/sql-hub-store.js';
 import type { ApiRole } from '../store/hub-store.js';
 import { randomBytes } from 'node:crypto';
@@ -143,6 +144,28 @@ keys.command('revoke <id>').action(async (id: string) => {
   if (!ok) throw new CliError('not_found', `no active key ${id}`);
   out({ id, revoked: true }, `key ${id} revoked`);
 });
+
+program
+  .command('verify')
+  .description('fold each replica\'s stored event log and compare with its stored entries (exit 1 on mismatch)')
+  .option('--store <id>', 'only this store')
+  .action(async (o: { store?: string }) => {
+    const only = o.store === undefined ? undefined : (storeArg(o.store) as StoreId);
+    const reports = await withStore((s) => verifyStores(s, only));
+    const bad = reports.filter((r) => !r.ok);
+    out(
+      reports,
+      reports
+        .flatMap((r) =>
+          r.replicas.map(
+            (x) =>
+              `${r.store}\t${x.replica}\t${x.events} events\t${x.matches ? 'ok' : x.missingSeqs > 0 ? `backfilling (${x.missingSeqs} events to come)` : 'MISMATCH'}`,
+          ),
+        )
+        .join('\n') || 'no events',
+    );
+    if (bad.length > 0) process.exitCode = 1;
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -22,7 +22,7 @@ import {
   type StoreAgent,
 } from './helpers/agents.js';
 import { expectConverged } from './helpers/checks.js';
-import { addReadKey, addStore, freePort, hubCommits, killAllHubs, spawnHub } from './helpers/hub.js';
+import { addReadKey, addStore, freePort, hubCli, hubCommits, killAllHubs, spawnHub } from './helpers/hub.js';
 import { eventCount } from './helpers/postgres.js';
 
 const SKUS = ['HOT-1', 'HOT-2', 'HOT-3', 'HOT-4', 'HOT-5'];
@@ -103,5 +103,10 @@ describe('agents that sold offline catch up when the hub appears', () => {
     expect(again1).toEqual(r1);
     expect(again2).toEqual(r2);
     expect(await eventCount(db.url)).toBe(r1.events + r2.events);
+
+    // The hub's own verify: every replica's stored entries are the fold of its stored events.
+    const reports = await hubCli<{ store: string; ok: boolean; replicas: { matches: boolean; missingSeqs: number }[] }[]>(db.url, ['verify']);
+    expect(reports.map((r) => r.store).sort()).toEqual(['s1', 's2']);
+    for (const r of reports) expect(r.replicas.every((x) => x.matches && x.missingSeqs === 0), r.store).toBe(true);
   }, 90_000);
 });
