@@ -665,7 +665,43 @@ async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], received
     part.map((e) => e.to ?? null),
     receivedAt,
   ]);
-  return row?.n ?? 0;
+  const inserted = row?.n ?? 0;
+  if (inserted < part.length) await checkDuplicatesMatch(tx, part);
+  return inserted;
+}
+
+const CONFLICTING_EVENTS = `
+  SELECT e.event_id AS id FROM events e
+  JOIN unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[]) AS u(s, r, q, ty, k, qty, at)
+    ON e.store_id = u.s AND e.replica_id = u.r AND e.seq = u.q
+  WHERE e.type <> u.ty OR e.sku <> u.k OR e.qty <> u.qty OR e.at <> u.at
+  LIMIT 5`;
+
+/**
+ * A resent event must be the same event. Different content under a stored
+ * (store, replica, seq) means two writers share one replica id (a copied
+ * data folder): refuse loudly instead of dropping one of them silently.
+ */
+async function checkDuplicatesMatch(tx: SqlTx, part: readonly InventoryEvent[]): Promise<void> {
+  const rows = await tx.query<{ id: string }>(CONFLICTING_EVENTS, [
+    part.map((e) => e.store),
+    part.map((e) => e.replica),
+    part.map((e) => e.seq),
+    part.map((e) => e.type),
+    part.map((e) => e.sku),
+    part.map((e) => e.qty),
+    part.map((e) => e.at),
+  ]);
+  if (rows.length > 0) throw new EventConflictError(rows.map((r) => r.id));
+}
+
+/** Events arrived under ids the hub already holds with different content. */
+export class EventConflictError extends Error {
+  readonly code = 'event_conflict';
+  constructor(readonly eventIds: string[]) {
+    super(`events ${eventIds.join(', ')} were already stored with different content: two writers share one replica id`);
+    this.name = 'EventConflictError';
+  }
 }
 
 /** `stores add` for a store id that is already registered (revoked or not). */

@@ -3,10 +3,13 @@ import type { HubState } from '../state/hub-state.js';
 
 type Settled = { ok: true; result: CommitResult } | { ok: false; error: unknown };
 
-/** SQLSTATE classes 22 (data exception) and 23 (constraint violation): retrying cannot help. */
+/**
+ * Retrying cannot help: SQLSTATE classes 22 (data exception) and 23
+ * (constraint violation), and events that conflict with stored ones.
+ */
 export function isPermanent(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23]/.test(code);
+  return typeof code === 'string' && (/^2[23]/.test(code) || code === 'event_conflict');
 }
 
 interface Pending {

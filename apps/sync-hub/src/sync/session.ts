@@ -219,6 +219,11 @@ export class HubSession {
       },
       (e) => {
         this.pending--;
+        if ((e as { code?: string }).code === 'event_conflict') {
+          this.deps.log.error('event conflict', { store: this.store, agent: this.replica, err: String(e) });
+          this.fail('event_conflict', String((e as Error).message), CloseCode.Forbidden);
+          return;
+        }
         this.fail('unavailable', `could not store batch ${seq}: ${String(e)}`, CloseCode.GoingAway);
       },
     );

@@ -170,13 +170,26 @@ export function runHubStoreTests(name: string, target: HubStoreTestTarget): void
       expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     });
 
+    it('accepts an identical resent event, refuses one with the same id and other content (event_conflict), changing nothing', async () => {
+      const s = await migrated();
+      await s.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2)])]);
+      expect((await s.commit([item({}, [sale(A, 1), sale(A, 2)])])).eventsInserted).toBe(0);
+      await expect(s.commit([item({ entries: [entry(S1, K1, A, 9, 0)] }, [sale(A, 2, { qty: 3 }), sale(A, 3)])])).rejects.toMatchObject({
+        code: 'event_conflict',
+        eventIds: [eventIdFor(A, 2)],
+      });
+      expect(await s.eventCount(S1)).toBe(2);
+      const loaded = await s.loadState();
+      expect(loaded.delta.entries).toEqual([entry(S1, K1, A, 5, 0)]);
+    });
+
     it('upgrades a version-1 database in place: events kept, still stored exactly once', async () => {
       const c = await rawClient();
       await c.exec('CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
       await c.exec(MIGRATIONS[0]!);
       await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)');
       await c.query(
-        `INSERT INTO events (store_id, event_id, replica_id, seq, type, sku, qty, at, received_at) VALUES ('store-1', 'agent-a:1', 'agent-a', 1, 'sale', 'SKU-1', 1, 5, 5)`,
+        `INSERT INTO events (store_id, event_id, replica_id, seq, type, sku, qty, at, received_at) VALUES ('store-1', 'agent-a:1', 'agent-a', 1, 'sale', 'SKU-1', 1, 1700000000001, 5)`,
       );
       const s = await openStore();
       await s.migrate();

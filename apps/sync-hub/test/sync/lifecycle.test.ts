@@ -89,6 +89,23 @@ describe('one replica id on two live links', () => {
   });
 });
 
+describe('two writers behind one replica id', () => {
+  it('refuses a resent event whose content differs from the stored one (4403 event_conflict), storing nothing of it', async () => {
+    const replica = 's2.copied' as ReplicaId;
+    const sale = (qty: number) => ({ id: eventIdFor(replica, 1), store: 's2' as StoreId, replica, seq: 1, type: 'sale' as const, sku: 'K' as Sku, qty, at: 1_790_000_000_000 });
+    await hub.store.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
+    await hub.store.commit([{ delta: emptyDelta(), events: [sale(1)], from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
+    const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's2', replica, ackedHubSeq: 0, lastEventSeq: 1 };
+    const batch = { type: 'batch', seq: 1, delta: { entries: [], transfers: [], reservations: [] }, events: [sale(4)] };
+    const out = await rawSession(syncUrl(), token2, [hello, batch], 5_000);
+    expect(out.code).toBe(CloseCode.Forbidden);
+    expect(out.received.at(-1)).toMatchObject({ type: 'error', code: 'event_conflict' });
+    expect(out.received.some((m) => m.type === 'ack')).toBe(false);
+    const stored = await hub.store.events('s2' as StoreId, null, 100);
+    expect(stored.filter((e) => e.replica === replica).map((e) => e.qty)).toEqual([1]);
+  });
+});
+
 describe('/health', () => {
   let proxy: PgProxy;
   let viaProxy: RunningHub;
