@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { StoreId } from '@scoville/crdt-inventory';
+import { sku, type StoreId } from '@scoville/crdt-inventory';
 import { initAgent, startAgent, type RunningAgent } from '../apps/edge-agent/src/agent.js';
 import { hashSecret, newSecret } from '../apps/sync-hub/src/auth/tokens.js';
 import { startHub } from '../apps/sync-hub/src/hub.js';
@@ -55,7 +55,7 @@ for (const s of STORES) {
   const dir = join(ROOT, 'agents', s);
   if (!existsSync(join(dir, 'agent.db'))) initAgent(dir, s);
   const agent = await startAgent({ dataDir: dir, port: 0, hub: { url: `ws://127.0.0.1:${hub.port}/sync`, token: secrets.tokens[s]! } });
-  agent.store.upsertCatalog(CATALOG.map((c) => ({ ...c, sku: c.sku as never, updatedAt: Date.now() })));
+  agent.store.upsertCatalog(CATALOG.map((c) => ({ ...c, sku: sku(c.sku), updatedAt: Date.now() })));
   agent.inventory.refreshCatalog();
   agents.push(agent);
 }
@@ -81,7 +81,7 @@ for (const agent of agents) {
 const pos = setInterval(() => {
   const agent = agents[Math.floor(Math.random() * agents.length)]!;
   const item = CATALOG[Math.floor(Math.random() * CATALOG.length)]!;
-  const stock = agent.inventory.stock(item.sku as never, Date.now());
+  const stock = agent.inventory.stock(sku(item.sku), Date.now());
   const body =
     stock.onHand <= 2
       ? { path: '/restocks', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 24 }], terminal: 'backoffice' } }

@@ -28,7 +28,6 @@ export function apiKeyAuth(store: HubStore, ttlMs = 10_000) {
       }
       if (hit.role === null) return errorResponse(c, 401, 'unauthorized', 'unknown or revoked API key');
       if (RANK[hit.role] < RANK[need]) return errorResponse(c, 403, 'forbidden', `this route needs a ${need} key, yours is ${hit.role}`);
-      c.set('role' as never, hit.role as never);
       await next();
     };
 }
