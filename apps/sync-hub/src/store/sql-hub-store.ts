@@ -311,38 +311,20 @@ export class SqlHubStore implements HubStore {
   }
 
   private async upsertEntries(tx: SqlTx, c: Coalesced, id: number): Promise<void> {
-    for (const part of chunks([...c.entries.values()], this.chunkRows)) {
-      await tx.query(UPSERT_COUNTERS, [
-        part.map((e) => e.store),
-        part.map((e) => e.sku),
-        part.map((e) => e.replica),
-        part.map((e) => e.p),
-        part.map((e) => e.n),
-        id,
-      ]);
-    }
-    for (const part of chunks([...c.transfers.values()], this.chunkRows)) {
-      await tx.query(UPSERT_TRANSFERS, [
-        part.map((t) => t.store),
-        part.map((t) => t.sku),
-        part.map((t) => t.from),
-        part.map((t) => t.to),
-        part.map((t) => t.amount),
-        id,
-      ]);
-    }
-    for (const part of chunks([...c.reservations.values()], this.chunkRows)) {
-      await tx.query(UPSERT_RESERVATIONS, [
-        part.map((r) => r.store),
-        part.map((r) => r.id),
-        part.map((r) => r.sku),
-        part.map((r) => r.owner),
-        part.map((r) => r.qty),
-        part.map((r) => r.expiresAt),
-        part.map((r) => r.status),
-        id,
-      ]);
-    }
+    await this.bulk(tx, UPSERT_COUNTERS, [...c.entries.values()], [(e) => e.store, (e) => e.sku, (e) => e.replica, (e) => e.p, (e) => e.n], id);
+    await this.bulk(tx, UPSERT_TRANSFERS, [...c.transfers.values()], [(t) => t.store, (t) => t.sku, (t) => t.from, (t) => t.to, (t) => t.amount], id);
+    await this.bulk(
+      tx,
+      UPSERT_RESERVATIONS,
+      [...c.reservations.values()],
+      [(r) => r.store, (r) => r.id, (r) => r.sku, (r) => r.owner, (r) => r.qty, (r) => r.expiresAt, (r) => r.status],
+      id,
+    );
+  }
+
+  /** Runs an `unnest`-style statement over `rows` in chunks: one array parameter per column, then `extra`. */
+  private async bulk<T>(tx: SqlTx, sql: string, rows: readonly T[], columns: readonly ((row: T) => unknown)[], ...extra: unknown[]): Promise<void> {
+    for (const part of chunks(rows, this.chunkRows)) await tx.query(sql, [...columns.map((col) => part.map(col)), ...extra]);
   }
 
   // ---------------------------------------------------------------- reads of the state
