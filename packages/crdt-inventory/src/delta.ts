@@ -83,6 +83,15 @@ export function deltaWithout(d: Delta, replica: ReplicaId): Delta {
   };
 }
 
+/** Only the items of one store. */
+export function deltaOfStore(d: Delta, store: StoreId): Delta {
+  return {
+    entries: d.entries.filter((e) => e.store === store),
+    transfers: d.transfers.filter((t) => t.store === store),
+    reservations: d.reservations.filter((r) => r.store === store),
+  };
+}
+
 /** Splits a delta into parts of at most `size` items each (in order: entries, transfers, reservations). */
 export function chunkDelta(d: Delta, size: number): Delta[] {
   const out: Delta[] = [];

@@ -1,5 +1,6 @@
 import { Counter } from './counter.js';
 import {
+  deltaOf,
   emptyDelta,
   statusRank,
   type CounterEntry,
@@ -179,12 +180,7 @@ export class InventoryState {
 
   /** The entries one replica wrote (for verifying it against its event fold). */
   entriesOf(replica: ReplicaId, store?: StoreId): Delta {
-    const full = this.toDelta(store);
-    return {
-      entries: full.entries.filter((e) => e.replica === replica),
-      transfers: full.transfers.filter((t) => t.from === replica),
-      reservations: full.reservations.filter((r) => r.owner === replica),
-    };
+    return deltaOf(this.toDelta(store), replica);
   }
 
   /**

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { chunkDelta, deltaOf, deltaWithout, emptyDelta, isEmptyDelta, type Delta, type StoreId } from '@scoville/crdt-inventory';
+import { chunkDelta, deltaOf, deltaOfStore, deltaWithout, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
 import { CloseCode, PROTOCOL_VERSION, decode, encode, type Message } from '@scoville/protocol';
 import type { SyncStatus } from '../http/app.js';
 import type { AgentInventory } from '../inventory/agent-inventory.js';
@@ -292,13 +292,13 @@ export class SyncClient {
       case 'batch': {
         // Only this agent writes its own entries: never take them from anyone;
         // and only its own store's entries belong in its file.
-        const foreign = ofStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
+        const foreign = deltaOfStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
         await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         this.send({ type: 'ack', stream: 'batch', upTo: m.seq });
         return;
       }
       case 'repair': {
-        const foreign = ofStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
+        const foreign = deltaOfStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
         await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
         return;
       }
@@ -390,12 +390,4 @@ export class SyncClient {
       ws.send(frame);
     }
   }
-}
-
-function ofStore(d: Delta, store: StoreId): Delta {
-  return {
-    entries: d.entries.filter((e) => e.store === store),
-    transfers: d.transfers.filter((t) => t.store === store),
-    reservations: d.reservations.filter((r) => r.store === store),
-  };
 }

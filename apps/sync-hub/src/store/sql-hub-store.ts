@@ -324,7 +324,7 @@ export class SqlHubStore implements HubStore {
 
   /** Runs an `unnest`-style statement over `rows` in chunks: one array parameter per column, then `extra`. */
   private async bulk<T>(tx: SqlTx, sql: string, rows: readonly T[], columns: readonly ((row: T) => unknown)[], ...extra: unknown[]): Promise<void> {
-    for (const part of chunks(rows, this.chunkRows)) await tx.query(sql, [...columns.map((col) => part.map(col)), ...extra]);
+    for (const part of chunks(rows, this.chunkRows)) await tx.query(sql, [...columnsOf(part, columns), ...extra]);
   }
 
   // ---------------------------------------------------------------- reads of the state
@@ -627,26 +627,33 @@ interface ApiKeyRow {
 
 const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({ id: r.id, role: r.role, createdAt: r.created_at, revokedAt: r.revoked_at });
 
+/** The INSERT_EVENTS columns, in order, as accessors of an event. */
+const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
+  (e) => e.store,
+  (e) => e.id,
+  (e) => e.replica,
+  (e) => e.seq,
+  (e) => e.type,
+  (e) => e.sku,
+  (e) => e.qty,
+  (e) => e.at,
+  (e) => e.idempotencyKey ?? null,
+  (e) => e.terminal ?? null,
+  (e) => e.reason ?? null,
+  (e) => e.forced === true,
+  (e) => e.count ?? null,
+  (e) => e.reservationId ?? null,
+  (e) => e.expiresAt ?? null,
+  (e) => e.to ?? null,
+];
+
+/** One array parameter per column, for `unnest(...)` statements. */
+function columnsOf<T>(rows: readonly T[], columns: readonly ((row: T) => unknown)[]): unknown[][] {
+  return columns.map((col) => rows.map(col));
+}
+
 async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], receivedAt: number): Promise<number> {
-  const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [
-    part.map((e) => e.store),
-    part.map((e) => e.id),
-    part.map((e) => e.replica),
-    part.map((e) => e.seq),
-    part.map((e) => e.type),
-    part.map((e) => e.sku),
-    part.map((e) => e.qty),
-    part.map((e) => e.at),
-    part.map((e) => e.idempotencyKey ?? null),
-    part.map((e) => e.terminal ?? null),
-    part.map((e) => e.reason ?? null),
-    part.map((e) => e.forced === true),
-    part.map((e) => e.count ?? null),
-    part.map((e) => e.reservationId ?? null),
-    part.map((e) => e.expiresAt ?? null),
-    part.map((e) => e.to ?? null),
-    receivedAt,
-  ]);
+  const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [...columnsOf(part, EVENT_FIELDS), receivedAt]);
   const inserted = row?.n ?? 0;
   if (inserted < part.length) await checkDuplicatesMatch(tx, part);
   return inserted;
@@ -665,15 +672,10 @@ const CONFLICTING_EVENTS = `
  * data folder): refuse loudly instead of dropping one of them silently.
  */
 async function checkDuplicatesMatch(tx: SqlTx, part: readonly InventoryEvent[]): Promise<void> {
-  const rows = await tx.query<{ id: string }>(CONFLICTING_EVENTS, [
-    part.map((e) => e.store),
-    part.map((e) => e.replica),
-    part.map((e) => e.seq),
-    part.map((e) => e.type),
-    part.map((e) => e.sku),
-    part.map((e) => e.qty),
-    part.map((e) => e.at),
-  ]);
+  const rows = await tx.query<{ id: string }>(
+    CONFLICTING_EVENTS,
+    columnsOf(part, [(e) => e.store, (e) => e.replica, (e) => e.seq, (e) => e.type, (e) => e.sku, (e) => e.qty, (e) => e.at]),
+  );
   if (rows.length > 0) throw new EventConflictError(rows.map((r) => r.id));
 }
 
