@@ -75,12 +75,16 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const running = readRuntime(opts.dataDir);
   if (running && running.pid !== process.pid && isAlive(running.pid)) throw new AgentRunningError(dataPaths(opts.dataDir).root, running.pid, running.url);
   const { store, inventory, paths } = openAgent(opts.dataDir);
-  const writes = new WriteService(store, inventory, Date.now, { maxBatch: opts.maxBatch });
+  // SCOVILLE_CLOCK_OFFSET_MS (ms, may be negative) skews this agent's clock: fault campaigns
+  // (scripts/chaos) give stores clocks that disagree. Unset or 0: the system clock.
+  const offsetMs = Number(process.env.SCOVILLE_CLOCK_OFFSET_MS ?? 0) || 0;
+  const clock = offsetMs === 0 ? Date.now : () => Date.now() + offsetMs;
+  const writes = new WriteService(store, inventory, clock, { maxBatch: opts.maxBatch });
   const startedAt = Date.now();
   const sync = opts.hub
-    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs })
+    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs })
     : null;
-  const app = createApp({ inventory, writes, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, startedAt });
+  const app = createApp({ inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, startedAt });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));
@@ -92,7 +96,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   sync?.start();
 
   const expiry = setInterval(() => {
-    writes.internal(() => inventory.expireHolds(Date.now())).catch(() => {});
+    writes.internal(() => inventory.expireHolds(clock())).catch(() => {});
   }, opts.expiryIntervalMs ?? 5_000);
   expiry.unref();
 
