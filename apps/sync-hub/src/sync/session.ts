@@ -45,6 +45,11 @@ export interface SessionDeps {
   helloTimeoutMs?: number;
   /** True when another live session of this hub already speaks for `replica`. */
   replicaOnline: (replica: ReplicaId) => boolean;
+  /**
+   * Pings the session(s) that speak for `replica`; one that does not answer
+   * in time is a dead link and is terminated. Resolves when that is settled.
+   */
+  evictDeadHolders: (replica: ReplicaId) => Promise<void>;
   /** Called once the session knows its replica (after hello). */
   onOnline: (s: HubSession) => void;
   onClosed: (s: HubSession) => void;
@@ -74,7 +79,7 @@ export class HubSession {
   private lastRepairAt = -Infinity;
 
   constructor(
-    private readonly ws: WebSocket,
+    readonly ws: WebSocket,
     readonly store: StoreId,
     private readonly deps: SessionDeps,
   ) {
@@ -90,6 +95,8 @@ export class HubSession {
     });
     ws.on('close', () => this.closed());
     ws.on('error', () => this.closed());
+    // A socket that is already closing will never emit 'close' to us: no session on it.
+    if (ws.readyState !== ws.OPEN) this.terminate();
   }
 
   private async handleFrame(raw: string | Buffer): Promise<void> {
@@ -160,9 +167,15 @@ export class HubSession {
       );
     }
     if (this.deps.replicaOnline(m.replica)) {
+      // The old link may be dead (half-open, or its socket gone): a refusal
+      // must not outlive it. Silent holders are cut here; live ones stay.
+      await this.deps.evictDeadHolders(m.replica);
+      if (this.isClosed()) return;
+    }
+    if (this.deps.replicaOnline(m.replica)) {
       // Two live agents with one replica id (a copied data folder) would
-      // write different events under the same ids. Keep the first; a stale
-      // half-open link is cut by the heartbeat, and the newcomer retries.
+      // write different events under the same ids. Keep the first (it
+      // answered a ping just now); the newcomer is refused.
       this.deps.log.warn('replica already connected', { store: this.store, agent: m.replica });
       return this.fail('replica_in_use', `replica ${m.replica} is already connected to this hub`, CloseCode.Forbidden);
     }

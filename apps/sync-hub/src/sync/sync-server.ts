@@ -7,10 +7,12 @@ import { bearer, hashSecret } from '../auth/tokens.js';
 import type { HubStore } from '../store/hub-store.js';
 import { HubSession, type SessionDeps } from './session.js';
 
-export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed' | 'replicaOnline'> {
+export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed' | 'replicaOnline' | 'evictDeadHolders'> {
   store: HubStore;
   /** Heartbeat: ping every interval; a link silent for two intervals is dead. */
   heartbeatMs?: number;
+  /** How long a replica's old link has to answer a ping when a new link claims the replica (default 1,500 ms). */
+  livenessProbeMs?: number;
 }
 
 /**
@@ -36,10 +38,15 @@ export class SyncServer {
     });
     const every = opts.heartbeatMs ?? 15_000;
     this.heartbeat = setInterval(() => {
-      for (const ws of this.wss.clients) {
-        if (this.alive.get(ws) === false) {
-          ws.close(CloseCode.DeadLink, 'no heartbeat');
+      // Every socket ws still knows, and every session's socket even if ws
+      // forgot it: a session must never outlive its link.
+      const sessionOf = new Map<WebSocket, HubSession>();
+      for (const set of this.sessions.values()) for (const s of set) sessionOf.set(s.ws, s);
+      for (const ws of new Set([...this.wss.clients, ...sessionOf.keys()])) {
+        if (this.alive.get(ws) === false || ws.readyState !== ws.OPEN) {
+          if (ws.readyState === ws.OPEN) ws.close(CloseCode.DeadLink, 'no heartbeat');
           ws.terminate();
+          sessionOf.get(ws)?.terminate();
           continue;
         }
         this.alive.set(ws, false);
@@ -83,17 +90,27 @@ export class SyncServer {
       early.push({ data, isBinary });
     };
     ws.on('message', buffer);
+    // Listened for from the start: a link that goes away during the lookup
+    // gets no session (its 'close' has fired before any session could hear it).
+    let gone = false;
+    ws.once('close', () => (gone = true));
+    const isGone = () => gone || ws.readyState !== ws.OPEN;
     let store: StoreId | null = null;
     const tokenHash = token ? hashSecret(token) : null;
     try {
       store = tokenHash ? await this.opts.store.storeForToken(tokenHash) : null;
     } catch (e) {
       this.opts.log.error('token lookup failed', { err: String(e) });
+      if (isGone()) return;
       ws.send(encode({ type: 'error', code: 'unavailable', message: 'the hub cannot check tokens right now', fatal: true }));
       ws.close(1013, 'try again later');
       return;
     }
     ws.off('message', buffer);
+    if (isGone()) {
+      this.opts.log.info('sync connection closed during the token check', { store });
+      return;
+    }
     if (!store) {
       this.opts.log.warn('refused sync connection: bad token');
       ws.send(encode({ type: 'error', code: 'unauthorized', message: 'missing, unknown or revoked store token', fatal: true }));
@@ -102,7 +119,8 @@ export class SyncServer {
     }
     const session = new HubSession(ws, store, {
       ...this.opts,
-      replicaOnline: (replica) => [...(this.sessions.get(store!) ?? [])].some((x) => x.replica === replica && !x.isClosed()),
+      replicaOnline: (replica) => this.holders(store!, replica).length > 0,
+      evictDeadHolders: (replica) => this.evictDeadHolders(store!, replica),
       onOnline: (s) => {
         let set = this.sessions.get(s.store);
         if (!set) this.sessions.set(s.store, (set = new Set()));
@@ -118,6 +136,27 @@ export class SyncServer {
     });
     if (session.state !== 'closed') this.tokenOf.set(session, tokenHash!);
     for (const f of early) ws.emit('message', f.data, f.isBinary);
+  }
+
+  private holders(store: StoreId, replica: string): HubSession[] {
+    return [...(this.sessions.get(store) ?? [])].filter((x) => x.replica === replica && !x.isClosed());
+  }
+
+  /**
+   * A new link claims `replica`: each session holding it must answer a ping
+   * (or send anything) within the probe time, else it is a dead link
+   * (half-open, or a socket that closed unheard) and is terminated.
+   */
+  private async evictDeadHolders(store: StoreId, replica: string): Promise<void> {
+    const ms = this.opts.livenessProbeMs ?? 1_500;
+    await Promise.all(
+      this.holders(store, replica).map(async (old) => {
+        if (await answers(old.ws, ms)) return;
+        this.opts.log.warn('replaced a dead link of a replica', { store, agent: replica, silentForMs: ms });
+        old.ws.terminate();
+        old.terminate();
+      }),
+    );
   }
 
   /** Closes (4401) the sessions whose store token was revoked since they connected. */
@@ -160,4 +199,25 @@ export class SyncServer {
     await new Promise<void>((r) => this.wss.close(() => r()));
     for (const ws of this.wss.clients) ws.terminate();
   }
+}
+
+/** Pings `ws`; true when a pong or any frame arrives within `ms`. */
+function answers(ws: WebSocket, ms: number): Promise<boolean> {
+  if (ws.readyState !== ws.OPEN) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      ws.off('pong', yes);
+      ws.off('message', yes);
+      ws.off('close', no);
+      resolve(ok);
+    };
+    const yes = () => done(true);
+    const no = () => done(false);
+    const timer = setTimeout(no, ms);
+    ws.on('pong', yes);
+    ws.on('message', yes);
+    ws.on('close', no);
+    ws.ping();
+  });
 }

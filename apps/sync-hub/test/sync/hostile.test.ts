@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, PROTOCOL_VERSION } from '@scoville/protocol';
 import { hashSecret, newSecret } from '../../src/auth/tokens.js';
 import { startHub, type RunningHub } from '../../src/hub.js';
-import type { Logger } from '../../src/log.js';
 import type { StoreId } from '@scoville/crdt-inventory';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import {
@@ -30,6 +29,7 @@ import {
 import { expectConverged } from './helpers/checks.js';
 import { hubCounter, hubHealth, killAllHubs, spawnHub } from './helpers/hub.js';
 import { eventCount, storedEvents, storedOnHand } from './helpers/postgres.js';
+import { recordingLogger } from './helpers/logs.js';
 import { LEFT_OPEN, rawSession, TextBytes } from './helpers/raw-ws.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -39,12 +39,7 @@ let readKey: string;
 const tokens: Record<'s1' | 's2' | 's3', string> = { s1: newSecret('st'), s2: newSecret('st'), s3: newSecret('st') };
 let agent: StoreAgent;
 /** What the hub logged; 'agent offline' for the good agent would mean its link was dropped. */
-const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
-const log: Logger = {
-  info: (msg, fields) => logged.push({ msg, fields }),
-  warn: (msg, fields) => logged.push({ msg, fields }),
-  error: (msg, fields) => logged.push({ msg, fields }),
-};
+const { log, logged } = recordingLogger();
 
 beforeAll(async () => {
   db = await createTestDatabase();
