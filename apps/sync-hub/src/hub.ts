@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { replicaId, type ReplicaId, type StoreId } from '@scoville/crdt-inventory';
-import { openSqlClient } from './db/open.js';
+import { openSqlClient, retryWhileUnreachable } from './db/open.js';
 import { createHubApp } from './http/app.js';
 import { jsonLogger, type Logger } from './log.js';
 import { HubState } from './state/hub-state.js';
@@ -46,9 +46,22 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // Stable across restarts of the same process slot; port 0 (tests) gets the pid instead.
   const replica = replicaId(opts.replica ?? `hub-${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60)}-${port === 0 ? `p${process.pid}` : port}`);
   const log = opts.log ?? jsonLogger({ service: 'sync-hub', replica });
-  const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
-  const store = new SqlHubStore(client);
-  await store.migrate();
+  // A hub may start before its database (a host booting, a container order):
+  // wait for it, saying so, instead of exiting on ECONNREFUSED.
+  const store = await retryWhileUnreachable(
+    async () => {
+      const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
+      const store = new SqlHubStore(client);
+      try {
+        await store.migrate();
+      } catch (e) {
+        await store.close().catch(() => undefined);
+        throw e;
+      }
+      return store;
+    },
+    { log, message: 'database unreachable at start, retrying' },
+  );
   // Registered as a hub's before serving: an agent's hello that claims this
   // id (the welcome tells every agent) is then refused like another store's
   // replica, instead of letting it write entries as the hub.

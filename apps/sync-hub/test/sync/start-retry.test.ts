@@ -1,0 +1,62 @@
+/**
+ * `sync-hub start` while PostgreSQL is not reachable yet (a service started
+ * before its database): the real CLI in a child process waits, retrying with
+ * backoff and saying so at warn level, and serves once the database is there.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { freePort, hubHealth, killAllHubs, spawnHub } from './helpers/hub.js';
+import { startPgProxy, type PgProxy } from './helpers/pg-proxy.js';
+import { sleep } from './helpers/wait.js';
+
+let db: TestDatabase;
+let proxy: PgProxy | null = null;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+}, 30_000);
+
+afterAll(async () => {
+  await killAllHubs();
+  await proxy?.close();
+  await db?.drop();
+}, 30_000);
+
+describe('sync-hub start before its database is up', () => {
+  it('retries (warn, with the reason) until PostgreSQL answers, then serves', async () => {
+    // Nothing listens on this port yet: connections are refused.
+    const port = await freePort();
+    const u = new URL(db.url);
+    u.hostname = '127.0.0.1';
+    u.port = String(port);
+    const starting = spawnHub({ databaseUrl: u.toString(), replica: 'hub-retry', timeoutMs: 40_000 });
+    starting.catch(() => undefined);
+    await sleep(3_500);
+    proxy = await startPgProxy({ host: '127.0.0.1', port: 5432 }, port);
+    const hub = await starting;
+
+    const lines = hub
+      .output()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as { level?: string; msg?: string; err?: string; retryInMs?: number }];
+        } catch {
+          return [];
+        }
+      });
+    const retries = lines.filter((l) => l.msg === 'database unreachable at start, retrying');
+    expect(retries.length, hub.output()).toBeGreaterThanOrEqual(3);
+    for (const r of retries) {
+      expect(r.level).toBe('warn');
+      expect(r.err).toMatch(/ECONNREFUSED/);
+    }
+    // Exponential, capped at 5 s.
+    const delays = retries.map((r) => r.retryInMs!);
+    expect(delays[0]).toBe(100);
+    expect(delays[1]).toBe(200);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(5_000);
+    expect((await hubHealth(hub.url)).status).toBe(200);
+    await hub.kill('SIGTERM');
+  }, 60_000);
+});
