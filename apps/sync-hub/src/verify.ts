@@ -7,6 +7,8 @@ export interface ReplicaReport {
   /** Highest event seq stored; with gaps below it the backfill is not finished. */
   lastSeq: number;
   missingSeqs: number;
+  /** The missing seqs below lastSeq, as inclusive [from, to] ranges. */
+  missingRanges: [number, number][];
   /** The replica's stored entries equal the fold of its stored events. */
   matches: boolean;
   storedDigest: string;
@@ -29,7 +31,8 @@ export async function verifyStores(store: HubStore, only?: StoreId): Promise<Sto
   const loaded = await store.loadState();
   const state = new InventoryState();
   state.applyDelta(loaded.delta);
-  const stores = only !== undefined ? [only] : state.storeIds().sort();
+  // Stores with events but no entries yet are verified too.
+  const stores = only !== undefined ? [only] : [...new Set([...state.storeIds(), ...(await store.listStores()).map((x) => x.storeId)])].sort();
   const reports: StoreReport[] = [];
   for (const s of stores) {
     const byReplica = new Map<ReplicaId, InventoryEvent[]>();
@@ -49,11 +52,22 @@ export async function verifyStores(store: HubStore, only?: StoreId): Promise<Sto
     for (const [replica, events] of [...byReplica].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const lastSeq = events[events.length - 1]!.seq;
       const missingSeqs = lastSeq - events.length;
+      const missingRanges: [number, number][] = [];
+      let next = 1;
+      for (const e of events) {
+        if (e.seq > next) missingRanges.push([next, e.seq - 1]);
+        next = e.seq + 1;
+      }
       const storedDigest = digestOf(deltaOf(state.toDelta(s), replica));
       const foldedDigest = digestOf(foldEvents(events).entriesOf(replica, s));
-      replicas.push({ replica, events: events.length, lastSeq, missingSeqs, matches: storedDigest === foldedDigest, storedDigest, foldedDigest });
+      replicas.push({ replica, events: events.length, lastSeq, missingSeqs, missingRanges, matches: storedDigest === foldedDigest, storedDigest, foldedDigest });
     }
     reports.push({ store: s, ok: replicas.every((r) => r.matches || r.missingSeqs > 0), replicas });
   }
   return reports;
+}
+
+/** `[[3, 4], [7, 7]]` → `3-4, 7`. */
+export function formatRanges(ranges: readonly [number, number][]): string {
+  return ranges.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(', ');
 }

@@ -3,7 +3,7 @@ import { MAX_STORE_ID_LENGTH, isValidStoreId, type StoreId } from '@scoville/crd
 import { newSecret, hashSecret } from '../auth/tokens.js';
 import { openSqlClient } from '../db/open.js';
 import { startHub } from '../hub.js';
-import { verifyStores } from '../verify.js';
+import { formatRanges, verifyStores } from '../verify.js';
 import { SqlHubStore } from '../store/sql-hub-store.js';
 import type { ApiRole } from '../store/hub-store.js';
 import { randomBytes } from 'node:crypto';
@@ -149,23 +149,56 @@ program
   .command('verify')
   .description('fold each replica\'s stored event log and compare with its stored entries (exit 1 on mismatch)')
   .option('--store <id>', 'only this store')
-  .action(async (o: { store?: string }) => {
+  .option('--strict', 'also exit 1 when a replica that is not connected has gaps in its stored event log (nothing is backfilling them)', false)
+  .option('--hub <url>', 'with --strict: ask this running hub (GET /status) which replicas are connected; without it every replica counts as not connected')
+  .option('--key <key>', 'read API key for --hub (or SCOVILLE_HUB_KEY)')
+  .action(async (o: { store?: string; strict: boolean; hub?: string; key?: string }) => {
     const only = o.store === undefined ? undefined : (storeArg(o.store) as StoreId);
+    const connected = o.hub === undefined ? new Set<string>() : await connectedReplicas(o.hub, o.key ?? process.env.SCOVILLE_HUB_KEY);
     const reports = await withStore((s) => verifyStores(s, only));
     const bad = reports.filter((r) => !r.ok);
+    const gap = (x: { missingSeqs: number; missingRanges: [number, number][] }) => `missing seqs ${formatRanges(x.missingRanges)}`;
     out(
       reports,
       reports
         .flatMap((r) =>
           r.replicas.map(
             (x) =>
-              `${r.store}\t${x.replica}\t${x.events} events\t${x.matches ? 'ok' : x.missingSeqs > 0 ? `backfilling (${x.missingSeqs} events to come)` : 'MISMATCH'}`,
+              `${r.store}\t${x.replica}\t${x.events} events\t${
+                x.missingSeqs > 0
+                  ? `backfilling (${x.missingSeqs} events to come)\t${gap(x)}${connected.has(`${r.store}/${x.replica}`) ? '\tconnected' : ''}`
+                  : x.matches
+                    ? 'ok'
+                    : 'MISMATCH'
+              }`,
           ),
         )
         .join('\n') || 'no events',
     );
+    const stalled = o.strict
+      ? reports.flatMap((r) => r.replicas.filter((x) => x.missingSeqs > 0 && !connected.has(`${r.store}/${x.replica}`)).map((x) => `${r.store}/${x.replica}: ${gap(x)}`))
+      : [];
+    if (stalled.length > 0) {
+      throw new CliError(
+        'event_log_gaps',
+        `gaps in the event log of ${stalled.length} replica(s) that are not connected${o.hub === undefined ? ' (no --hub given: every replica counts as not connected)' : ` to ${o.hub}`}; nothing is backfilling them until the agent reconnects:\n  ${stalled.join('\n  ')}`,
+      );
+    }
     if (bad.length > 0) process.exitCode = 1;
   });
+
+/** `store/replica` of every replica connected to the hub at `url` (GET /status). */
+async function connectedReplicas(url: string, key: string | undefined): Promise<Set<string>> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/status', url), { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(10_000) });
+  } catch (e) {
+    throw new CliError('hub_unreachable', `could not ask ${url} which replicas are connected: ${String((e as Error).message ?? e)}`);
+  }
+  if (!res.ok) throw new CliError('hub_refused', `GET ${url}/status answered ${res.status}${res.status === 401 ? ': pass a read key with --key' : ''}`);
+  const body = (await res.json()) as { online: { store: string; replicas: string[] }[] };
+  return new Set(body.online.flatMap((s) => s.replicas.map((r) => `${s.store}/${r}`)));
+}
 
 try {
   await program.parseAsync(process.argv);
