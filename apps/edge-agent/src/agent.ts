@@ -9,7 +9,7 @@ import { AgentInventory } from './inventory/agent-inventory.js';
 import { WriteService } from './inventory/write-service.js';
 import { AgentRunningError, NotInitializedError } from './store/errors.js';
 import { SqliteAgentStore } from './store/sqlite-store.js';
-import { SyncClient } from './sync/sync-client.js';
+import { SyncClient, type SyncLogger } from './sync/sync-client.js';
 
 /** Creates the data folder and the agent's identity (store id + a fresh replica id). */
 export function initAgent(dataDir: string, store: string, now = Date.now()): { store: StoreId; replica: string; path: string } {
@@ -52,6 +52,15 @@ export interface StartOptions {
   hub?: { url: string; token: string; heartbeatMs?: number; digestEveryMs?: number };
   /** Most writes per SQLite transaction (default: all that arrive in one event-loop turn). 1 turns group commit off; benches only. */
   maxBatch?: number;
+  /** What the sync link reports (connects, refusals, an unreachable hub); the CLI passes `jsonLineLogger()`. */
+  log?: SyncLogger;
+}
+
+/** Log lines as the agent CLI prints them: one JSON object a line on stdout. */
+export function jsonLineLogger(): SyncLogger {
+  const write = (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) =>
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+  return { info: (m, f) => write('info', m, f), warn: (m, f) => write('warn', m, f) };
 }
 
 export interface RunningAgent {
@@ -82,7 +91,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const writes = new WriteService(store, inventory, clock, { maxBatch: opts.maxBatch });
   const startedAt = Date.now();
   const sync = opts.hub
-    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs })
+    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs, log: opts.log })
     : null;
   const app = createApp({ inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, startedAt });
 

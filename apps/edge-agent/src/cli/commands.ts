@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { initAgent, openAgent, startAgent } from '../agent.js';
+import { initAgent, jsonLineLogger, openAgent, startAgent } from '../agent.js';
 import type { StockView } from '../inventory/agent-inventory.js';
 import { verifyAgent } from '../verify.js';
 import { arg, parseCount, parseDelta, parsePort, parseQty, parseReason, parseSku, parseStore, parseTtl } from './args.js';
@@ -59,6 +59,7 @@ export function registerCommands(program: Command): void {
         port: o.port,
         terminalToken,
         hub: hubUrl && hubToken ? { url: hubUrl, token: hubToken } : undefined,
+        log: jsonLineLogger(),
       });
       const id = agent.inventory.identity;
       console.log(JSON.stringify({ level: 'info', msg: 'edge agent listening', url: agent.url, store: id.store, replica: id.replica, hub: hubUrl ?? null }));

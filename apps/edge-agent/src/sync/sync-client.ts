@@ -25,7 +25,47 @@ export interface SyncClientOptions {
   entriesPerBatch?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Where the link reports connects, disconnects (info), refusals and an unreachable hub (warn). */
+  log?: SyncLogger;
+}
+
+export interface SyncLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Failed attempts in a row after which an unreachable hub is logged (then every 20th). */
+const WARN_AFTER_FAILURES = 3;
+
+/**
+ * The operator's next step for a link the hub refused (close code + the
+ * hub's error frame), or null for a close that is not a refusal.
+ */
+export function refusalAdvice(
+  code: number,
+  hubError: { code: string; message: string } | null,
+  id: { store: string; replica: string },
+): string | null {
+  const what = `${code} ${hubError?.code ?? ''}`.trim();
+  switch (code) {
+    case CloseCode.Unauthorized:
+      return `the hub refused the token for store ${id.store} (${what}): check the store token (--token or SCOVILLE_HUB_TOKEN) or run \`sync-hub stores add ${id.store}\` on the hub and use the token it prints`;
+    case CloseCode.UnsupportedVersion:
+      return `the hub does not speak this agent's protocol (${what}): upgrade the agent or the hub so their protocol versions match`;
+    case CloseCode.Forbidden:
+      switch (hubError?.code) {
+        case 'replica_in_use':
+          return `the hub refused replica ${id.replica} of store ${id.store} (${what}): another agent with this replica id is connected; is a copy of this data folder running elsewhere? Stop it (the agent keeps retrying)`;
+        case 'replica_regressed':
+          return `the hub refused replica ${id.replica} of store ${id.store} (${what}): this data folder is older than what the hub holds (restored from a backup?); re-initialise it with \`edge-agent init\` to get a new replica id`;
+        case 'event_conflict':
+          return `the hub refused replica ${id.replica} of store ${id.store} (${what}): another agent wrote different events under this replica id (a copied data folder?); re-initialise one of them with \`edge-agent init\``;
+        default:
+          return `the hub refused replica ${id.replica} of store ${id.store} (${what})${hubError ? `: ${hubError.message}` : ''}; check that the token belongs to store ${id.store}`;
+      }
+    default:
+      return null;
+  }
 }
 
 interface InFlight {
@@ -79,6 +119,10 @@ export class SyncClient {
   private lastError: string | null = null;
   private lastDigestAt = 0;
   private lastHeard = 0;
+  /** The hub's last error frame on the current link (explains its close). */
+  private hubError: { code: string; message: string } | null = null;
+  /** Connection attempts in a row that did not get a welcome. */
+  private failures = 0;
   private timers: NodeJS.Timeout[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
@@ -169,6 +213,7 @@ export class SyncClient {
       maxPayload: 32 * 1024 * 1024,
     });
     this.ws = ws;
+    this.hubError = null;
     ws.on('open', () => {
       if (this.ws !== ws) return;
       this.phase = 'handshake';
@@ -215,9 +260,36 @@ export class SyncClient {
       this.ws = null;
       this.clearTimers();
       if (code >= 4000) this.lastError = `hub closed the link: ${code} ${reason.toString()}`;
-      this.opts.log?.('sync link closed', { code, reason: reason.toString() });
-      if (this.phase !== 'stopped') this.scheduleReconnect();
+      if (this.phase !== 'stopped') {
+        this.logClose(code, reason.toString());
+        this.scheduleReconnect();
+      }
     });
+  }
+
+  private logClose(code: number, reason: string): void {
+    const log = this.opts.log;
+    const wasOnline = this.phase === 'online';
+    if (!wasOnline) this.failures++;
+    if (!log) return;
+    const { identity } = this.opts.inventory;
+    const fields = { hub: this.opts.url, store: identity.store, replica: identity.replica, code, reason, hubError: this.hubError?.code ?? null, hubMessage: this.hubError?.message ?? null };
+    if (wasOnline) log.info('disconnected from hub', fields);
+    const advice = refusalAdvice(code, this.hubError, identity);
+    if (advice !== null) {
+      log.warn(advice, fields);
+      return;
+    }
+    if (code >= 4000) {
+      log.warn(`the hub closed the link (${code} ${this.hubError?.code ?? reason})${this.hubError ? `: ${this.hubError.message}` : ''}; reconnecting`, fields);
+      return;
+    }
+    if (!wasOnline && (this.failures === WARN_AFTER_FAILURES || (this.failures > WARN_AFTER_FAILURES && this.failures % 20 === 0))) {
+      log.warn(
+        `cannot reach the hub at ${this.opts.url} (${this.failures} attempts in a row, last error: ${this.lastError ?? `closed ${code}`}): check that the hub is running and the --hub URL; the agent keeps selling offline and retries`,
+        { ...fields, attempts: this.failures, lastError: this.lastError },
+      );
+    }
   }
 
   private scheduleReconnect(): void {
@@ -261,7 +333,9 @@ export class SyncClient {
       case 'welcome': {
         this.phase = 'online';
         this.attempts = 0;
+        this.failures = 0;
         this.lastError = null;
+        this.opts.log?.info('connected to hub', { hub: this.opts.url, store: inventory.identity.store, replica: inventory.identity.replica });
         // Resend everything the hub has not acknowledged.
         this.inflight = [];
         this.batchSeq = 0;
@@ -309,6 +383,7 @@ export class SyncClient {
       }
       case 'error':
         this.lastError = `${m.code}: ${m.message}`;
+        if (m.fatal) this.hubError = { code: m.code, message: m.message };
         return;
       case 'ping':
         this.send({ type: 'pong', t: m.t });
