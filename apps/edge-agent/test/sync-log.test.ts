@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../sync-hub/test/helpers/databases.js';
 import { addStore, freePort, killAllHubs, spawnHub, type SpawnedHub } from '../../sync-hub/test/sync/helpers/hub.js';
+import { parseLogLines } from '../../sync-hub/test/sync/helpers/logs.js';
 import { waitFor } from '../../sync-hub/test/sync/helpers/wait.js';
 import { killAllAgents, removeTempDirs, runCliJson, spawnAgent, tempDir, type SpawnedAgent } from './helpers/cli.js';
 
@@ -27,22 +28,11 @@ afterAll(async () => {
   removeTempDirs();
 }, 30_000);
 
-interface LogLine {
-  level?: string;
-  msg?: string;
-  [k: string]: unknown;
-}
+type LogLine = ReturnType<typeof parseLogLines>[number];
 
 function lines(agent: SpawnedAgent): LogLine[] {
   const { stdout, stderr } = agent.output();
-  return `${stdout}\n${stderr}`.split('\n').flatMap((l) => {
-    try {
-      const j = JSON.parse(l) as unknown;
-      return j !== null && typeof j === 'object' ? [j as LogLine] : [];
-    } catch {
-      return [];
-    }
-  });
+  return parseLogLines(`${stdout}\n${stderr}`);
 }
 
 const waitLine = (agent: SpawnedAgent, what: string, match: (l: LogLine) => boolean, timeoutMs = 15_000) =>

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { freePort, hubHealth, killAllHubs, spawnHub } from './helpers/hub.js';
+import { parseLogLines } from './helpers/logs.js';
 import { startPgProxy, type PgProxy } from './helpers/pg-proxy.js';
 import { sleep } from './helpers/wait.js';
 
@@ -35,16 +36,7 @@ describe('sync-hub start before its database is up', () => {
     proxy = await startPgProxy({ host: '127.0.0.1', port: 5432 }, port);
     const hub = await starting;
 
-    const lines = hub
-      .output()
-      .split('\n')
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as { level?: string; msg?: string; err?: string; retryInMs?: number }];
-        } catch {
-          return [];
-        }
-      });
+    const lines = parseLogLines(hub.output());
     const retries = lines.filter((l) => l.msg === 'database unreachable at start, retrying');
     expect(retries.length, hub.output()).toBeGreaterThanOrEqual(3);
     for (const r of retries) {
@@ -52,7 +44,7 @@ describe('sync-hub start before its database is up', () => {
       expect(r.err).toMatch(/ECONNREFUSED/);
     }
     // Exponential, capped at 5 s.
-    const delays = retries.map((r) => r.retryInMs!);
+    const delays = retries.map((r) => Number(r.retryInMs));
     expect(delays[0]).toBe(100);
     expect(delays[1]).toBe(200);
     expect(Math.max(...delays)).toBeLessThanOrEqual(5_000);

@@ -18,3 +18,15 @@ export function recordingLogger(): { log: Logger; logged: LoggedLine[] } {
     },
   };
 }
+
+/** The JSON log lines in a process's output (other lines skipped). */
+export function parseLogLines(text: string): ({ level?: string; msg?: string } & Record<string, unknown>)[] {
+  return text.split('\n').flatMap((l) => {
+    try {
+      const j = JSON.parse(l) as unknown;
+      return j !== null && typeof j === 'object' && !Array.isArray(j) ? [j as { level?: string; msg?: string } & Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+}
