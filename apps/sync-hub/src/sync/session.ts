@@ -145,6 +145,8 @@ export class HubSession {
   }
 
   private async hello(m: HelloMessage): Promise<void> {
+    // The hello came in time; checking it (database, a liveness probe of an old link) may take longer.
+    clearTimeout(this.helloTimer);
     if (m.store !== this.store) {
       return this.fail('forbidden', `this token belongs to store ${this.store}, not ${m.store}`, CloseCode.Forbidden);
     }

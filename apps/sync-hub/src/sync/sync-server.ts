@@ -153,7 +153,6 @@ export class SyncServer {
       this.holders(store, replica).map(async (old) => {
         if (await answers(old.ws, ms)) return;
         this.opts.log.warn('replaced a dead link of a replica', { store, agent: replica, silentForMs: ms });
-        old.ws.terminate();
         old.terminate();
       }),
     );
