@@ -7,6 +7,8 @@ import type { ReservationStatus } from './delta.js';
  */
 export type Refusal =
   | { code: 'invalid_quantity'; message: string; qty: unknown }
+  /** A non-finite `now`, or an `expiresAt` that is not a whole epoch-ms instant ≥ 0. */
+  | { code: 'invalid_time'; message: string; field: 'now' | 'expiresAt'; value: unknown }
   | {
       code: 'insufficient_rights';
       message: string;

@@ -1,8 +1,9 @@
-import { emptyDelta, type Delta } from './delta.js';
+import { emptyDelta, type Delta, type ReservationStatus } from './delta.js';
 import type { EventId, ReplicaId, ReservationId, Sku, StoreId } from './ids.js';
 import { InventoryState } from './state.js';
 
-export const EVENT_TYPES = ['sale', 'restock', 'adjustment', 'hold', 'hold_commit', 'hold_release', 'rights_transfer'] as const;
+/** `hold_expire`: the owner recorded that its hold lapsed (status 'expired'). */
+export const EVENT_TYPES = ['sale', 'restock', 'adjustment', 'hold', 'hold_commit', 'hold_release', 'rights_transfer', 'hold_expire'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const ADJUSTMENT_REASONS = ['damaged', 'shrinkage', 'correction', 'cycle_count', 'transfer', 'other'] as const;
@@ -35,7 +36,7 @@ export interface InventoryEvent {
   forced?: boolean;
   /** For cycle counts: the absolute count the adjustment reached. */
   count?: number | null;
-  /** For hold, hold_commit, hold_release. */
+  /** For hold, hold_commit, hold_release, hold_expire. */
   reservationId?: ReservationId | null;
   /** For hold and its follow-ups: when the hold lapses. */
   expiresAt?: number | null;
@@ -69,7 +70,7 @@ export function applyEventEffect(state: InventoryState, e: InventoryEvent): Delt
     state.touch(c);
     delta.entries.push({ store: e.store, sku: e.sku, replica: e.replica, p, n });
   };
-  const hold = (status: 'active' | 'committed' | 'released'): void => {
+  const hold = (status: ReservationStatus): void => {
     if (e.reservationId == null || e.expiresAt == null) throw new InvalidEventError(e.id, `${e.type} needs reservationId and expiresAt`);
     const rec = { id: e.reservationId, store: e.store, sku: e.sku, owner: e.replica, qty: e.qty, expiresAt: e.expiresAt, status };
     state.mergeReservation(rec);
@@ -95,6 +96,9 @@ export function applyEventEffect(state: InventoryState, e: InventoryEvent): Delt
       break;
     case 'hold_release':
       hold('released');
+      break;
+    case 'hold_expire':
+      hold('expired');
       break;
     case 'rights_transfer': {
       if (e.to == null) throw new InvalidEventError(e.id, 'rights_transfer needs `to`');

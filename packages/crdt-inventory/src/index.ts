@@ -8,4 +8,4 @@ export * from './reservations.js';
 export * from './availability.js';
 export * from './events.js';
 export { hash64 } from './hash.js';
-export { checkQty } from './quantity.js';
+export { checkQty, MAX_TOTAL } from './quantity.js';

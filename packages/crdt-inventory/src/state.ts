@@ -2,7 +2,10 @@ import { Counter } from './counter.js';
 import {
   deltaOf,
   emptyDelta,
+  entryProblem,
+  reservationProblem,
   statusRank,
+  transferProblem,
   type CounterEntry,
   type Delta,
   type ReservationRecord,
@@ -23,11 +26,16 @@ interface StoredReservation {
  * `changedSince(seq)` yields the coalesced catch-up delta.
  *
  * Merge is the entry-wise maximum, so applying any delta any number of times,
- * in any order, converges.
+ * in any order, converges. Entries that fail validation (delta.ts:
+ * entryProblem, transferProblem, reservationProblem) are ignored: never
+ * stored, never in an effective delta. `validateDelta` tells a caller why.
+ *
+ * Reservations are keyed by (owner, id): ids are only unique per owner.
  */
 export class InventoryState {
   private readonly stores = new Map<StoreId, Map<Sku, Counter>>();
-  private readonly reservationsById = new Map<ReservationId, StoredReservation>();
+  /** owner → id → record. */
+  private readonly reservationsByOwner = new Map<ReplicaId, Map<ReservationId, StoredReservation>>();
   private readonly replicaIndex = new Map<ReplicaId, number>();
   private readonly replicaNames: ReplicaId[] = [];
   /** Monotonic change counter, local to this copy (not replicated). */
@@ -90,14 +98,15 @@ export class InventoryState {
     return n;
   }
 
-  reservation(id: ReservationId): ReservationRecord | undefined {
-    return this.reservationsById.get(id)?.rec;
+  /** The reservation `owner` created under `id`. */
+  reservation(owner: ReplicaId, id: ReservationId): ReservationRecord | undefined {
+    return this.reservationsByOwner.get(owner)?.get(id)?.rec;
   }
 
   reservations(): IterableIterator<ReservationRecord> {
-    const it = this.reservationsById.values();
+    const owners = this.reservationsByOwner;
     return (function* () {
-      for (const s of it) yield s.rec;
+      for (const byId of owners.values()) for (const s of byId.values()) yield s.rec;
     })();
   }
 
@@ -108,7 +117,8 @@ export class InventoryState {
 
   /**
    * Joins a delta into this state. Returns the part of it that changed
-   * something (the effective delta), reusing the input's objects.
+   * something (the effective delta), reusing the input's objects. Invalid
+   * items are skipped (see validateDelta).
    */
   applyDelta(delta: Delta): Delta {
     const out = emptyDelta();
@@ -123,7 +133,9 @@ export class InventoryState {
     return this.applyDelta(other.toDelta());
   }
 
+  /** Max-merges one P/N entry; false when it changed nothing or is invalid. */
   mergeEntry(e: CounterEntry): boolean {
+    if (entryProblem(e) !== null) return false;
     // An all-zero entry says nothing; do not create an empty counter for it.
     if (e.p <= 0 && e.n <= 0 && this.counter(e.store, e.sku) === undefined) return false;
     const c = this.counterFor(e.store, e.sku);
@@ -132,28 +144,37 @@ export class InventoryState {
     return true;
   }
 
+  /** Max-merges one T entry; false when it changed nothing or is invalid. */
   mergeTransferEntry(t: TransferEntry): boolean {
+    if (transferProblem(t) !== null) return false;
     const c = this.counterFor(t.store, t.sku);
     if (!c.mergeTransfer(this.replicaNumber(t.from), this.replicaNumber(t.to), t.amount)) return false;
     this.touch(c);
     return true;
   }
 
+  /** Moves a reservation forward (or adds it); false when it changed nothing or is invalid. */
   mergeReservation(r: ReservationRecord): boolean {
-    const existing = this.reservationsById.get(r.id);
+    if (reservationProblem(r) !== null) return false;
+    let byId = this.reservationsByOwner.get(r.owner);
+    const existing = byId?.get(r.id);
     if (existing !== undefined) {
       if (statusRank(r.status) <= statusRank(existing.rec.status)) return false;
-      // Only the owner moves its record forward. A record under the same id
-      // that differs in who or what it holds is another record (a bug or a
-      // hostile peer): it never replaces the one we have.
+      // Only the owner moves its record forward. A record under the same
+      // (owner, id) that differs in what it holds is another record (a bug or
+      // a hostile peer): it never replaces the one we have.
       const e = existing.rec;
-      if (e.store !== r.store || e.owner !== r.owner || e.sku !== r.sku || e.qty !== r.qty || e.expiresAt !== r.expiresAt) return false;
+      if (e.store !== r.store || e.sku !== r.sku || e.qty !== r.qty || e.expiresAt !== r.expiresAt) return false;
     }
     const rec: ReservationRecord = { ...r };
     const seq = ++this.seqValue;
-    this.reservationsById.set(r.id, { rec, seq });
+    if (byId === undefined) {
+      byId = new Map();
+      this.reservationsByOwner.set(r.owner, byId);
+    }
+    byId.set(r.id, { rec, seq });
     const c = this.counterFor(r.store, r.sku);
-    const holds = (c.holds ?? []).filter((h) => h.id !== r.id);
+    const holds = (c.holds ?? []).filter((h) => h.id !== r.id || h.owner !== r.owner);
     if (rec.status === 'active') holds.push(rec);
     c.holds = holds.length > 0 ? holds : null;
     c.seq = seq;
@@ -167,8 +188,10 @@ export class InventoryState {
     for (const [s, bySku] of stores) {
       for (const [k, c] of bySku) if (c.seq > seq) this.appendCounter(out, s, k, c);
     }
-    for (const { rec, seq: rs } of this.reservationsById.values()) {
-      if (rs > seq && (store === undefined || rec.store === store)) out.reservations.push({ ...rec });
+    for (const byId of this.reservationsByOwner.values()) {
+      for (const { rec, seq: rs } of byId.values()) {
+        if (rs > seq && (store === undefined || rec.store === store)) out.reservations.push({ ...rec });
+      }
     }
     return out;
   }

@@ -22,6 +22,7 @@ import {
   reservationId,
   rights,
   sku,
+  spendableRights,
   storeId,
   transferRights,
   releaseReservation,
@@ -151,9 +152,9 @@ export interface OpOutcome {
   refusal?: Refusal;
   /** For decrement: whether the sale was recorded as forced. */
   forced?: boolean;
-  /** rights(replica) on its own state for the op's counter, just before it ran (counter ops only). */
+  /** spendableRights(replica) at `now` on its own state for the op's counter, just before it ran (counter ops only). */
   rightsBefore?: number;
-  /** rights(replica) just after. */
+  /** spendableRights(replica) just after. */
   rightsAfter?: number;
   delta: Delta;
 }
@@ -178,8 +179,18 @@ export class ReplicaSim {
     this.events.push({ id: eventIdFor(this.id, seq), seq, replica: this.id, ...e });
   }
 
-  private record(delta: Delta): void {
+  /**
+   * Records a delta; an op that consumed rights may also have recorded the
+   * expiry of lapsed holds, which the log carries as hold_expire events
+   * (before the op's own event), so the event fold still rebuilds the state.
+   */
+  private record(delta: Delta, now: number): void {
     if (!isEmptyDelta(delta)) this.deltas.push(delta);
+    for (const r of delta.reservations) {
+      if (r.status === 'expired') {
+        this.event({ store: r.store, sku: r.sku, type: 'hold_expire', qty: r.qty, at: now, reservationId: r.id, expiresAt: r.expiresAt });
+      }
+    }
   }
 
   /** Runs one op at time `now`; on success records its delta and event(s). */
@@ -192,56 +203,56 @@ export class ReplicaSim {
     const me = this.id;
     switch (op.kind) {
       case 'increment': {
-        const before = rights(st, op.store, op.sku, me, now);
+        const before = spendableRights(st, op.store, op.sku, me, now);
         const res = increment(st, { store: op.store, sku: op.sku, replica: me, qty: op.qty });
         if (!res.ok) return { op, ok: false, refusal: res.refusal, rightsBefore: before, delta: emptyDelta() };
-        this.record(res.delta);
+        this.record(res.delta, now);
         this.event({ store: op.store, sku: op.sku, type: op.as === 'restock' ? 'restock' : 'adjustment', qty: op.qty, at: now, reason: op.as === 'adjustment' ? 'correction' : null });
-        return { op, ok: true, rightsBefore: before, rightsAfter: rights(st, op.store, op.sku, me, now), delta: res.delta };
+        return { op, ok: true, rightsBefore: before, rightsAfter: spendableRights(st, op.store, op.sku, me, now), delta: res.delta };
       }
       case 'decrement': {
-        const before = rights(st, op.store, op.sku, me, now);
+        const before = spendableRights(st, op.store, op.sku, me, now);
         const res = decrement(st, { store: op.store, sku: op.sku, replica: me, qty: op.qty, force: op.force, now });
         if (!res.ok) return { op, ok: false, refusal: res.refusal, rightsBefore: before, delta: emptyDelta() };
-        this.record(res.delta);
+        this.record(res.delta, now);
         if (res.forced) this.forcedQty += op.qty;
         if (op.as === 'sale') {
           this.event({ store: op.store, sku: op.sku, type: 'sale', qty: op.qty, at: now, forced: res.forced });
         } else {
           this.event({ store: op.store, sku: op.sku, type: 'adjustment', qty: -op.qty, at: now, reason: 'damaged', forced: res.forced });
         }
-        return { op, ok: true, forced: res.forced, rightsBefore: before, rightsAfter: rights(st, op.store, op.sku, me, now), delta: res.delta };
+        return { op, ok: true, forced: res.forced, rightsBefore: before, rightsAfter: spendableRights(st, op.store, op.sku, me, now), delta: res.delta };
       }
       case 'transfer': {
-        const before = rights(st, op.store, op.sku, me, now);
+        const before = spendableRights(st, op.store, op.sku, me, now);
         const res = transferRights(st, { store: op.store, sku: op.sku, from: me, to: op.to, qty: op.qty, now });
         if (!res.ok) return { op, ok: false, refusal: res.refusal, rightsBefore: before, delta: emptyDelta() };
-        this.record(res.delta);
+        this.record(res.delta, now);
         this.event({ store: op.store, sku: op.sku, type: 'rights_transfer', qty: op.qty, at: now, to: op.to });
-        return { op, ok: true, rightsBefore: before, rightsAfter: rights(st, op.store, op.sku, me, now), delta: res.delta };
+        return { op, ok: true, rightsBefore: before, rightsAfter: spendableRights(st, op.store, op.sku, me, now), delta: res.delta };
       }
       case 'reserve': {
-        const before = rights(st, op.store, op.sku, me, now);
-        // Reservation ids are namespaced by owner: the CRDT assumes they are globally unique.
-        const id = reservationId(`${me}.res-${this.nextRes++}`);
+        const before = spendableRights(st, op.store, op.sku, me, now);
+        // Ids are only unique per owner: replicas pick the same ones, records are keyed by (owner, id).
+        const id = reservationId(`res-${this.nextRes++}`);
         const expiresAt = now + op.ttl;
         const res = createReservation(st, { id, store: op.store, sku: op.sku, owner: me, qty: op.qty, expiresAt, now });
         if (!res.ok) return { op, ok: false, refusal: res.refusal, rightsBefore: before, delta: emptyDelta() };
         this.own.push(id);
-        this.record(res.delta);
+        this.record(res.delta, now);
         this.event({ store: op.store, sku: op.sku, type: 'hold', qty: op.qty, at: now, reservationId: id, expiresAt });
-        return { op, ok: true, rightsBefore: before, rightsAfter: rights(st, op.store, op.sku, me, now), delta: res.delta };
+        return { op, ok: true, rightsBefore: before, rightsAfter: spendableRights(st, op.store, op.sku, me, now), delta: res.delta };
       }
       case 'commit':
       case 'release': {
-        const candidates = op.anyStatus ? this.own : this.own.filter((id) => st.reservation(id)?.status === 'active');
+        const candidates = op.anyStatus ? this.own : this.own.filter((id) => st.reservation(me, id)?.status === 'active');
         if (candidates.length === 0) return { op, ok: false, delta: emptyDelta() };
         const id = candidates[op.pick % candidates.length]!;
-        const rec = st.reservation(id)!;
-        const before = rights(st, rec.store, rec.sku, me, now);
+        const rec = st.reservation(me, id)!;
+        const before = spendableRights(st, rec.store, rec.sku, me, now);
         const res = op.kind === 'commit' ? commitReservation(st, { id, by: me, now }) : releaseReservation(st, { id, by: me });
         if (!res.ok) return { op, ok: false, refusal: res.refusal, rightsBefore: before, delta: emptyDelta() };
-        this.record(res.delta);
+        this.record(res.delta, now);
         this.event({
           store: rec.store,
           sku: rec.sku,
@@ -251,14 +262,11 @@ export class ReplicaSim {
           reservationId: id,
           expiresAt: rec.expiresAt,
         });
-        return { op, ok: true, rightsBefore: before, rightsAfter: rights(st, rec.store, rec.sku, me, now), delta: res.delta };
+        return { op, ok: true, rightsBefore: before, rightsAfter: spendableRights(st, rec.store, rec.sku, me, now), delta: res.delta };
       }
       case 'expire': {
         const delta = expireReservations(st, me, now);
-        this.record(delta);
-        for (const r of delta.reservations) {
-          this.event({ store: r.store, sku: r.sku, type: 'hold_release', qty: r.qty, at: now, reservationId: r.id, expiresAt: r.expiresAt });
-        }
+        this.record(delta, now);
         return { op, ok: true, delta };
       }
     }

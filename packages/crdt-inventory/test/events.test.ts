@@ -68,7 +68,7 @@ describe('applyEventEffect', () => {
     const rid2 = reservationId('cart-2');
     applyEventEffect(st, ev({ type: 'hold', qty: 1, reservationId: rid2, expiresAt: NOW + 100 }));
     applyEventEffect(st, ev({ type: 'hold_release', qty: 1, reservationId: rid2, expiresAt: NOW + 100 }));
-    expect(st.reservation(rid2)?.status).toBe('released');
+    expect(st.reservation(A, rid2)?.status).toBe('released');
     expect(rights(st, S, K, A, NOW)).toBe(3);
   });
 
@@ -124,7 +124,7 @@ describe('foldEvents', () => {
   });
 
   it('event types and adjustment reasons are the documented ones', () => {
-    expect([...EVENT_TYPES]).toEqual(['sale', 'restock', 'adjustment', 'hold', 'hold_commit', 'hold_release', 'rights_transfer']);
+    expect([...EVENT_TYPES]).toEqual(['sale', 'restock', 'adjustment', 'hold', 'hold_commit', 'hold_release', 'rights_transfer', 'hold_expire']);
     expect([...ADJUSTMENT_REASONS]).toEqual(['damaged', 'shrinkage', 'correction', 'cycle_count', 'transfer', 'other']);
   });
 });

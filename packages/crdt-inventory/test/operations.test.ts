@@ -11,6 +11,8 @@ import {
   replicaId,
   reservationId,
   rights,
+  spendableRights,
+  MAX_TOTAL,
   sku,
   storeId,
   transferRights,
@@ -26,7 +28,8 @@ const A = replicaId('agent-1');
 const B = replicaId('agent-2');
 const HUB = replicaId('hub');
 const NOW = Date.UTC(2025, 0, 1);
-const M = Number.MAX_SAFE_INTEGER;
+/** The largest total an entry may reach (was MAX_SAFE_INTEGER before totals were capped). */
+const M = MAX_TOTAL;
 
 /** A state where `replica` has added `qty` units of K at S. */
 function stocked(qty: number, replica = A): InventoryState {
@@ -36,7 +39,7 @@ function stocked(qty: number, replica = A): InventoryState {
 }
 
 /** Quantities every operation must refuse with invalid_quantity. */
-const BAD_QTYS: unknown[] = [0, -0, -1, -5, 1.5, 0.1, NaN, Infinity, -Infinity, M + 1, 2 ** 53, 1e21, '3', null, undefined, {}];
+const BAD_QTYS: unknown[] = [0, -0, -1, -5, 1.5, 0.1, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER + 1, 2 ** 53, 1e21, '3', null, undefined, {}];
 
 describe('checkQty', () => {
   it.each([1, 2, 1000, M])('accepts %s', (q) => {
@@ -87,7 +90,7 @@ describe('increment', () => {
     expect(onHand(st, S, K)).toBe(5);
   });
 
-  it('accepts MAX_SAFE_INTEGER, then refuses to overflow it with quantity_overflow', () => {
+  it('accepts MAX_TOTAL, then refuses to go past it with quantity_overflow', () => {
     const st = new InventoryState();
     unwrap(increment(st, { store: S, sku: K, replica: A, qty: M - 1 }));
     unwrap(increment(st, { store: S, sku: K, replica: A, qty: 1 }));
@@ -318,15 +321,18 @@ describe('rights, onHand and heldOn', () => {
 
   it('rights(r) = P[r] + Σ T[s→r] − Σ T[r→s] − N[r] − held(r)', () => {
     const st = fixture();
-    expect(rights(st, S, K, A, NOW)).toBe(10 + 4 + 2 - 1 - 3 - 2);
+    // held(r): every active hold of r, a-expired included (lapsed, but its expiry is not recorded)
+    expect(rights(st, S, K, A, NOW)).toBe(10 + 4 + 2 - 1 - 3 - (2 + 5));
     expect(rights(st, S, K, B, NOW)).toBe(1 + 1 - 4 - 0 - 3);
     expect(rights(st, S, K, HUB, NOW)).toBe(20 - 2 - 2);
     expect(rights(st, S, K, replicaId('never-seen'), NOW)).toBe(0);
-    // Σ rights = on hand − held
-    const held = heldOn(st, st.counter(S, K), NOW);
-    expect(held).toBe(5);
+    // what A's next op at NOW may spend: it records a-expired first
+    expect(spendableRights(st, S, K, A, NOW)).toBe(10 + 4 + 2 - 1 - 3 - 2);
+    expect(spendableRights(st, S, K, A, NOW - 1)).toBe(rights(st, S, K, A, NOW));
+    // Σ rights = on hand − every active hold; availability shows only the unlapsed ones
+    expect(heldOn(st, st.counter(S, K), NOW)).toBe(5);
     expect(onHand(st, S, K)).toBe(26);
-    expect(rights(st, S, K, A, NOW) + rights(st, S, K, B, NOW) + rights(st, S, K, HUB, NOW)).toBe(26 - 5);
+    expect(rights(st, S, K, A, NOW) + rights(st, S, K, B, NOW) + rights(st, S, K, HUB, NOW)).toBe(26 - 10);
   });
 
   it('heldOn counts active holds not yet expired, for all owners or one', () => {

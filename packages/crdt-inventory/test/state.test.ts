@@ -103,14 +103,14 @@ describe('InventoryState basics', () => {
     out.transfers[0]!.amount = 999;
     out.reservations[0]!.status = 'released';
     expect(canonical(st.toDelta())).toEqual(canonical(BASE));
-    expect(st.reservation(reservationId('r1'))?.status).toBe('active');
+    expect(st.reservation(A, reservationId('r1'))?.status).toBe('active');
   });
 
   it('does not alias input reservation records', () => {
     const rec = r('r1');
     const st = fromDelta(delta({ reservations: [rec] }));
     rec.qty = 50;
-    expect(st.reservation(reservationId('r1'))?.qty).toBe(2);
+    expect(st.reservation(A, reservationId('r1'))?.qty).toBe(2);
   });
 
   it('toDelta(store) and entriesOf(replica, store) filter', () => {
@@ -189,13 +189,14 @@ describe('applyDelta and merge', () => {
     expect(canonical(x.toDelta())).toEqual(canonical(delta({ entries: [e(A, 5, 2), e(B, 1, 0)] })));
   });
 
-  it('reservation status merges by rank active < released < committed, never backward', () => {
-    expect(statusRank('active')).toBeLessThan(statusRank('released'));
+  it('reservation status merges by rank active < expired < released < committed, never backward', () => {
+    expect(statusRank('active')).toBeLessThan(statusRank('expired'));
+    expect(statusRank('expired')).toBeLessThan(statusRank('released'));
     expect(statusRank('released')).toBeLessThan(statusRank('committed'));
     const st = fromDelta(delta({ reservations: [r('r1', { status: 'committed' })] }));
     expect(isEmptyDelta(st.applyDelta(delta({ reservations: [r('r1')] })))).toBe(true);
     expect(isEmptyDelta(st.applyDelta(delta({ reservations: [r('r1', { status: 'released' })] })))).toBe(true);
-    expect(st.reservation(reservationId('r1'))?.status).toBe('committed');
+    expect(st.reservation(A, reservationId('r1'))?.status).toBe('committed');
     expect(availability(st, S, K, NOW).held).toBe(0);
   });
 

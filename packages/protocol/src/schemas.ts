@@ -4,6 +4,7 @@ import {
   EVENT_TYPES,
   eventIdFor,
   isValidId,
+  MAX_TOTAL,
   type CounterEntry,
   type Delta,
   type EventId,
@@ -33,7 +34,7 @@ export const MAX_EVENT_TEXT = 256;
 export const MAX_ERROR_CODE = 64;
 export const MAX_ERROR_MESSAGE = 4096;
 
-export const RESERVATION_STATUSES = ['active', 'committed', 'released'] as const satisfies readonly ReservationStatus[];
+export const RESERVATION_STATUSES = ['active', 'committed', 'released', 'expired'] as const satisfies readonly ReservationStatus[];
 
 const ID_RULE = '1-128 chars of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit';
 
@@ -50,10 +51,14 @@ export const eventIdSchema = idSchema<EventId>('event id');
 /** -0 (which only a hand-made encoder emits) reads as 0, so decoded messages re-encode identically. */
 const unsigned = (n: number): number => n + 0;
 
-/** A safe integer ≥ 0 (totals, counts, acknowledged seqs). */
+/** A safe integer ≥ 0 (counts, acknowledged seqs). */
 const count = z.int().nonnegative().transform(unsigned);
-/** A safe integer > 0 (batch seqs, quantities of one action). */
+/** A safe integer > 0 (batch seqs). */
 const positive = z.int().positive();
+/** A CRDT total (P, N, T): 0..MAX_TOTAL, so every sum of them is exact (crdt-inventory quantity.ts). */
+const total = z.int().nonnegative().max(MAX_TOTAL).transform(unsigned);
+/** A quantity of one action or hold: 1..MAX_TOTAL. */
+const quantity = z.int().positive().max(MAX_TOTAL);
 /** Epoch milliseconds. */
 const epochMs = count;
 /** Any finite number (heartbeat timestamps). */
@@ -63,8 +68,8 @@ export const counterEntrySchema = z.strictObject({
   store: storeIdSchema,
   sku: skuSchema,
   replica: replicaIdSchema,
-  p: count,
-  n: count,
+  p: total,
+  n: total,
 });
 
 export const transferEntrySchema = z
@@ -73,7 +78,7 @@ export const transferEntrySchema = z
     sku: skuSchema,
     from: replicaIdSchema,
     to: replicaIdSchema,
-    amount: count,
+    amount: total,
   })
   .refine((t) => t.from !== t.to, { message: 'a transfer needs two different replicas', path: ['to'] });
 
@@ -82,7 +87,7 @@ export const reservationRecordSchema = z.strictObject({
   store: storeIdSchema,
   sku: skuSchema,
   owner: replicaIdSchema,
-  qty: positive,
+  qty: quantity,
   expiresAt: epochMs,
   status: z.enum(RESERVATION_STATUSES),
 });
@@ -93,7 +98,7 @@ export const deltaSchema = z.strictObject({
   reservations: z.array(reservationRecordSchema),
 });
 
-const HOLD_TYPES: ReadonlySet<string> = new Set(['hold', 'hold_commit', 'hold_release']);
+const HOLD_TYPES: ReadonlySet<string> = new Set(['hold', 'hold_commit', 'hold_release', 'hold_expire']);
 
 /**
  * Free text in an event. No control characters: PostgreSQL text cannot hold
@@ -110,7 +115,7 @@ export const inventoryEventSchema = z
     seq: positive,
     type: z.enum(EVENT_TYPES),
     sku: skuSchema,
-    qty: z.int(),
+    qty: z.int().min(-MAX_TOTAL).max(MAX_TOTAL),
     at: epochMs,
     idempotencyKey: eventText.nullish(),
     terminal: eventText.nullish(),
@@ -226,7 +231,7 @@ export const rightsRequestSchema = z.strictObject({
   requestId: requestIdSchema,
   store: storeIdSchema,
   sku: skuSchema,
-  qty: positive,
+  qty: quantity,
 });
 
 export const rightsGrantSchema = z

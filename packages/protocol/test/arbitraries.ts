@@ -3,6 +3,7 @@ import {
   ADJUSTMENT_REASONS,
   EVENT_TYPES,
   eventIdFor,
+  MAX_TOTAL,
   replicaId,
   reservationId,
   sku,
@@ -31,19 +32,22 @@ export const requestIdArb = idText(60);
 
 const total = fc.maxSafeNat();
 const positive = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+/** CRDT totals and quantities are capped at MAX_TOTAL. */
+const crdtTotal = fc.integer({ min: 0, max: MAX_TOTAL });
+const quantity = fc.integer({ min: 1, max: MAX_TOTAL });
 const epochMs = fc.integer({ min: 0, max: 4_102_444_800_000 });
 const seq = fc.integer({ min: 1, max: 2 ** 40 });
 /** Event text: any printable Unicode (control characters are refused by the schema). */
 // eslint-disable-next-line no-control-regex
 const text = (maxLength: number) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/[\u0000-\u001f\u007f]/g, '?'));
 
-export const counterEntryArb: fc.Arbitrary<CounterEntry> = fc.record({ store: storeArb, sku: skuArb, replica: replicaArb, p: total, n: total });
+export const counterEntryArb: fc.Arbitrary<CounterEntry> = fc.record({ store: storeArb, sku: skuArb, replica: replicaArb, p: crdtTotal, n: crdtTotal });
 
 /** Two different replicas. */
 const replicaPair = fc.tuple(replicaArb, replicaArb).map(([a, b]): [ReplicaId, ReplicaId] => (a === b ? [a, replicaId(`${b}x`)] : [a, b]));
 
 export const transferEntryArb: fc.Arbitrary<TransferEntry> = fc
-  .record({ store: storeArb, sku: skuArb, pair: replicaPair, amount: total })
+  .record({ store: storeArb, sku: skuArb, pair: replicaPair, amount: crdtTotal })
   .map(({ pair: [from, to], ...rest }) => ({ ...rest, from, to }));
 
 export const reservationArb: fc.Arbitrary<ReservationRecord> = fc.record({
@@ -51,9 +55,9 @@ export const reservationArb: fc.Arbitrary<ReservationRecord> = fc.record({
   store: storeArb,
   sku: skuArb,
   owner: replicaArb,
-  qty: positive,
+  qty: quantity,
   expiresAt: epochMs,
-  status: fc.constantFrom('active', 'committed', 'released'),
+  status: fc.constantFrom('active', 'committed', 'released', 'expired'),
 });
 
 export const deltaArb: fc.Arbitrary<Delta> = fc.record({
@@ -78,7 +82,7 @@ export const eventArb: fc.Arbitrary<InventoryEvent> = fc
       seq,
       type: fc.constantFrom(...EVENT_TYPES),
       sku: skuArb,
-      qty: positive,
+      qty: quantity,
       down: fc.boolean(),
       at: epochMs,
       idempotencyKey: nullable(text(100)),
@@ -94,7 +98,7 @@ export const eventArb: fc.Arbitrary<InventoryEvent> = fc
   )
   .map(({ down, ...e }): InventoryEvent => {
     const event: InventoryEvent = { ...e, id: eventIdFor(e.replica, e.seq), qty: e.type === 'adjustment' && down ? -e.qty : e.qty };
-    if (e.type === 'hold' || e.type === 'hold_commit' || e.type === 'hold_release') {
+    if (e.type === 'hold' || e.type === 'hold_commit' || e.type === 'hold_release' || e.type === 'hold_expire') {
       event.reservationId = e.reservationId ?? reservationId('cart-1');
       event.expiresAt = e.expiresAt ?? 1_700_000_900_000;
     }
@@ -129,7 +133,7 @@ export const messageArbs: { [K in MessageType]: fc.Arbitrary<MessageOf<K>> } = {
   repair: fc
     .record({ store: storeArb, delta: deltaArb, final: fc.boolean() })
     .map(({ store, delta, final }) => ({ type: 'repair' as const, store, delta: scoped(delta, store), final })),
-  rights_request: fc.record({ type: fc.constant('rights_request'), requestId: requestIdArb, store: storeArb, sku: skuArb, qty: positive }),
+  rights_request: fc.record({ type: fc.constant('rights_request'), requestId: requestIdArb, store: storeArb, sku: skuArb, qty: quantity }),
   rights_grant: fc
     .record({ requestId: requestIdArb, store: storeArb, sku: skuArb, granted: total, delta: deltaArb })
     .map(({ delta, ...g }) => ({ type: 'rights_grant' as const, ...g, delta: scoped(delta, g.store, g.sku) })),

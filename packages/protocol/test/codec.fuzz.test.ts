@@ -47,7 +47,7 @@ function checkRelations(message: Message): void {
   for (const e of events) {
     expect(e.id).toBe(`${e.replica}:${e.seq}`);
     if (e.type === 'rights_transfer') expect(e.to != null && e.to !== e.replica).toBe(true);
-    if (e.type === 'hold' || e.type === 'hold_commit' || e.type === 'hold_release') {
+    if (e.type === 'hold' || e.type === 'hold_commit' || e.type === 'hold_release' || e.type === 'hold_expire') {
       expect(e.reservationId != null && e.expiresAt != null).toBe(true);
     }
   }

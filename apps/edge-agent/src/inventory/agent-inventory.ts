@@ -6,11 +6,12 @@ import {
   createReservation,
   decrement,
   eventIdFor,
-  expiredReservations,
+  expireReservations,
   increment,
   isEmptyDelta,
+  MAX_TOTAL,
   releaseReservation,
-  rights,
+  spendableRights,
   type AdjustmentReason,
   type Delta,
   type EventType,
@@ -145,7 +146,7 @@ export class AgentInventory {
       safetyStock: safety,
       available: a.available,
       availableRaw: a.availableRaw,
-      rights: rights(this.state, this.identity.store, sku, this.identity.replica, now),
+      rights: this.rightsOf(sku, now),
       lowStock: threshold > 0 && a.onHand - a.held <= threshold,
       lastChange: this.lastChangeAt.get(sku) ?? null,
     };
@@ -320,17 +321,17 @@ export class AgentInventory {
     return { ok: true, value: { holdId, lines: this.views(recs.map((r) => r.sku), ctx.now) } };
   }
 
-  /** Releases this replica's expired holds; returns how many. */
+  /** Records this replica's lapsed holds as expired (hold_expire events); returns how many. */
   expireHolds(now: number): number {
-    const expired = expiredReservations(this.state, this.identity.replica, now);
-    for (const rec of expired) this.releaseOne(rec, { now, terminal: 'expiry' });
-    return expired.length;
+    const delta = expireReservations(this.state, this.identity.replica, now);
+    this.record(null, null, 0, { now, terminal: 'expiry' }, delta);
+    return delta.reservations.length;
   }
 
   holdRecords(holdId: string): ReservationRecord[] {
     const out: ReservationRecord[] = [];
     for (let i = 1; ; i++) {
-      const rec = this.state.reservation(`${holdId}.${i}` as ReservationId);
+      const rec = this.state.reservation(this.identity.replica, `${holdId}.${i}` as ReservationId);
       if (!rec) return out;
       out.push(rec);
     }
@@ -345,6 +346,11 @@ export class AgentInventory {
   private checkHoldOpen(holdId: string, recs: ReservationRecord[], now: number, forCommit: boolean): DomainError | null {
     if (recs.length === 0) return new DomainError('hold_not_found', `no hold ${holdId}`, 404);
     const status = recs[0]!.status;
+    if (status === 'expired' && forCommit) {
+      return new DomainError('hold_expired', `hold ${holdId} expired at ${new Date(recs[0]!.expiresAt).toISOString()}`, 409, {
+        expiresAt: recs[0]!.expiresAt,
+      });
+    }
     if (status !== 'active') return new DomainError('hold_closed', `hold ${holdId} is already ${status}`, 409, { status });
     if (forCommit && recs[0]!.expiresAt <= now) {
       return new DomainError('hold_expired', `hold ${holdId} expired at ${new Date(recs[0]!.expiresAt).toISOString()}`, 409, {
@@ -371,30 +377,52 @@ export class AgentInventory {
       const c = this.state.counter(this.identity.store, sku);
       const p = c && r >= 0 ? c.p(r) : 0;
       const n = c && r >= 0 ? c.n(r) : 0;
-      if (!Number.isSafeInteger(p + a.p) || !Number.isSafeInteger(n + a.n)) {
+      if (p + a.p > MAX_TOTAL || n + a.n > MAX_TOTAL) {
         return new DomainError('quantity_overflow', `this would take ${sku} past the largest exact quantity`, 422, { sku });
       }
     }
     return null;
   }
 
+  /** What this replica may spend at `now` (its lapsed holds count as freed: the operation records their expiry). */
   private rightsOf(sku: Sku, now: number): number {
-    return rights(this.state, this.identity.store, sku, this.identity.replica, now);
+    return spendableRights(this.state, this.identity.store, sku, this.identity.replica, now);
   }
 
   private views(skus: Iterable<Sku>, now: number): StockView[] {
     return [...new Set(skus)].map((s) => this.stock(s, now));
   }
 
-  /** Appends the event and persists the delta it produced, in the open transaction. */
+  /**
+   * Appends the event and persists the delta it produced, in the open
+   * transaction. Holds of this replica the operation recorded as expired
+   * (the CRDT does that before it spends rights) get a hold_expire event
+   * each, first, so the event log still folds to the stored state.
+   * `type` null: only those expiry events.
+   */
+  private record(type: EventType, sku: Sku, qty: number, ctx: WriteContext, delta: Delta, extra?: Partial<InventoryEvent>): InventoryEvent;
+  private record(type: null, sku: null, qty: 0, ctx: WriteContext, delta: Delta): null;
   private record(
-    type: EventType,
-    sku: Sku,
+    type: EventType | null,
+    sku: Sku | null,
     qty: number,
     ctx: WriteContext,
     delta: Delta,
     extra: Partial<InventoryEvent> = {},
-  ): InventoryEvent {
+  ): InventoryEvent | null {
+    for (const r of delta.reservations) {
+      if (r.status === 'expired' && r.owner === this.identity.replica) {
+        this.appendEvent('hold_expire', r.sku, r.qty, { ...ctx, idempotencyKey: null }, { reservationId: r.id, expiresAt: r.expiresAt });
+      }
+    }
+    const event = type === null || sku === null ? null : this.appendEvent(type, sku, qty, ctx, extra);
+    // A change number is spent only when rows are stamped with it (a count
+    // that matched changes nothing): numbers the hub acked are never reused.
+    if (!isEmptyDelta(delta)) this.store.writeDelta(delta, this.nextChange++);
+    return event;
+  }
+
+  private appendEvent(type: EventType, sku: Sku, qty: number, ctx: WriteContext, extra: Partial<InventoryEvent>): InventoryEvent {
     const seq = this.nextSeq++;
     const event: InventoryEvent = {
       id: eventIdFor(this.identity.replica, seq),
@@ -410,9 +438,6 @@ export class AgentInventory {
       ...extra,
     };
     this.store.appendEvent(event);
-    // A change number is spent only when rows are stamped with it (a count
-    // that matched changes nothing): numbers the hub acked are never reused.
-    if (!isEmptyDelta(delta)) this.store.writeDelta(delta, this.nextChange++);
     this.lastChangeAt.set(sku, ctx.now);
     this.pendingChanges.push({ event, stock: this.stock(sku, ctx.now) });
     return event;

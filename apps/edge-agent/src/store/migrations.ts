@@ -93,6 +93,28 @@ export const MIGRATIONS: readonly string[] = [
     value  INTEGER NOT NULL
   );
   `,
+  // 2: reservations are keyed by (owner, id): ids are unique per owner only
+  // (docs/decisions.md), so another replica's hold may share an id with ours.
+  // SQLite cannot change a primary key in place: copy into a new table.
+  `
+  CREATE TABLE reservations_by_owner (
+    id          TEXT NOT NULL,
+    hold_id     TEXT,
+    sku         TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    changed     INTEGER NOT NULL,
+    PRIMARY KEY (owner, id)
+  );
+  INSERT INTO reservations_by_owner (id, hold_id, sku, owner, qty, expires_at, status, changed)
+    SELECT id, hold_id, sku, owner, qty, expires_at, status, changed FROM reservations;
+  DROP TABLE reservations;
+  ALTER TABLE reservations_by_owner RENAME TO reservations;
+  CREATE INDEX reservations_hold ON reservations (hold_id);
+  CREATE INDEX reservations_changed ON reservations (changed);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

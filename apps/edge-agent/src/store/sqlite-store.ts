@@ -11,10 +11,14 @@ import type {
   Sku,
   StoreId,
 } from '@scoville/crdt-inventory';
-import { emptyDelta } from '@scoville/crdt-inventory';
+import { emptyDelta, RESERVATION_STATUSES, statusRank } from '@scoville/crdt-inventory';
 import type { AgentStore, CatalogItem, Identity, LoadedState, StoredAnswer } from './agent-store.js';
 import { AlreadyInitializedError, SchemaTooNewError } from './errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+/** statusRank (crdt-inventory) in SQL: a stored status only moves to a higher rank. */
+const STATUS_RANK_SQL = (col: string): string =>
+  `(CASE ${col} ${RESERVATION_STATUSES.map((s) => `WHEN '${s}' THEN ${statusRank(s)}`).join(' ')} ELSE -1 END)`;
 
 interface EventRow {
   seq: number;
@@ -67,9 +71,8 @@ export class SqliteAgentStore implements AgentStore {
       ),
       upsertReservation: db.prepare(
         `INSERT INTO reservations (id, hold_id, sku, owner, qty, expires_at, status, changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, changed = excluded.changed
-         WHERE (CASE excluded.status WHEN 'active' THEN 0 WHEN 'released' THEN 1 ELSE 2 END)
-             > (CASE status WHEN 'active' THEN 0 WHEN 'released' THEN 1 ELSE 2 END)`,
+         ON CONFLICT (owner, id) DO UPDATE SET status = excluded.status, changed = excluded.changed
+         WHERE ${STATUS_RANK_SQL('excluded.status')} > ${STATUS_RANK_SQL('status')}`,
       ),
       findAnswer: db.prepare(`SELECT route, request_hash, status, response, at FROM idempotency WHERE key = ?`),
       saveAnswer: db.prepare(
