@@ -34,19 +34,19 @@ const hub = await startHub({ port: PORT, databaseUrl: process.env.DATABASE_URL ?
 
 // Secrets are shown once by the CLI; the demo keeps its own in its folder so a restart reuses them.
 const secrets: Secrets = existsSync(secretsFile) ? JSON.parse(readFileSync(secretsFile, 'utf8')) : { tokens: {}, readKey: '' };
-const known = new Set((await hub.store.listStores()).map((s) => s.storeId));
+const known = new Set((await hub.storage.access.listStores()).map((s) => s.storeId));
 for (const s of STORES) {
   if (!known.has(s as StoreId) || !secrets.tokens[s]) {
     secrets.tokens[s] = newSecret('st');
-    if (known.has(s as StoreId)) await hub.store.revokeStore(s as StoreId, Date.now());
-    await hub.store.addStore(s as StoreId, hashSecret(secrets.tokens[s]!), Date.now()).catch(async () => {
+    if (known.has(s as StoreId)) await hub.storage.access.revokeStore(s as StoreId, Date.now());
+    await hub.storage.access.addStore(s as StoreId, hashSecret(secrets.tokens[s]!), Date.now()).catch(async () => {
       throw new Error(`store ${s} exists in the hub database with another token; delete ${ROOT} to start the demo afresh`);
     });
   }
 }
-if (!secrets.readKey || !(await hub.store.apiKeyForHash(hashSecret(secrets.readKey)))) {
+if (!secrets.readKey || !(await hub.storage.access.apiKeyForHash(hashSecret(secrets.readKey)))) {
   secrets.readKey = newSecret('sk');
-  await hub.store.addApiKey(`demo-${randomUUID().slice(0, 8)}`, hashSecret(secrets.readKey), 'read', Date.now());
+  await hub.storage.access.addApiKey(`demo-${randomUUID().slice(0, 8)}`, hashSecret(secrets.readKey), 'read', Date.now());
 }
 writeFileSync(secretsFile, JSON.stringify(secrets, null, 2));
 

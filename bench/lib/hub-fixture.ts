@@ -1,7 +1,7 @@
 /**
  * Shared setup for the hub benches: a fresh PostgreSQL database per run
  * (created and dropped here), stores/tokens/API keys registered the way the
- * `sync-hub stores add` / `keys add` CLI does it (same SqlHubStore calls, in
+ * `sync-hub stores add` / `keys add` CLI does it (same AccessStore calls, in
  * process, so 100 stores do not cost 100 tsx start-ups), and the hub itself
  * as a child process (`apps/sync-hub/bin/sync-hub.js ... start --port 0`),
  * so the load generator never shares the hub's event loop.
@@ -14,7 +14,7 @@ import pg from 'pg';
 import type { StoreId } from '@scoville/crdt-inventory';
 import { hashSecret, newSecret } from '../../apps/sync-hub/src/auth/tokens.js';
 import { openSqlClient } from '../../apps/sync-hub/src/db/open.js';
-import { SqlHubStore } from '../../apps/sync-hub/src/store/sql-hub-store.js';
+import { openHubStorage } from '../../apps/sync-hub/src/store/sql-hub-storage.js';
 import { log } from './figures.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -70,17 +70,17 @@ export interface Registration {
 /** Migrates the database and registers the stores and a read key, as the CLI would. */
 export async function registerStores(dbUrl: string, stores: readonly string[]): Promise<Registration> {
   const client = await openSqlClient({ databaseUrl: dbUrl, poolSize: 4 });
-  const s = new SqlHubStore(client);
+  const s = openHubStorage(client);
   try {
     await s.migrate();
     const tokens = new Map<string, string>();
     for (const id of stores) {
       const token = newSecret('st');
-      await s.addStore(id as StoreId, hashSecret(token), Date.now());
+      await s.access.addStore(id as StoreId, hashSecret(token), Date.now());
       tokens.set(id, token);
     }
     const readKey = newSecret('sk');
-    await s.addApiKey(`key_${randomBytes(6).toString('hex')}`, hashSecret(readKey), 'read', Date.now());
+    await s.access.addApiKey(`key_${randomBytes(6).toString('hex')}`, hashSecret(readKey), 'read', Date.now());
     return { tokens, readKey };
   } finally {
     await s.close();

@@ -7,8 +7,8 @@ import { openSqlClient, retryWhileUnreachable } from './db/open.js';
 import { createHubApp } from './http/app.js';
 import { jsonLogger, type Logger } from './log.js';
 import { HubState } from './state/hub-state.js';
-import { SqlHubStore } from './store/sql-hub-store.js';
-import type { HubStore } from './store/hub-store.js';
+import type { HubStorage } from './store/hub-storage.js';
+import { openHubStorage } from './store/sql-hub-storage.js';
 import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
 import { SyncServer } from './sync/sync-server.js';
@@ -30,7 +30,7 @@ export interface RunningHub {
   url: string;
   port: number;
   replica: ReplicaId;
-  store: HubStore;
+  storage: HubStorage;
   state: HubState;
   committer: HubCommitter;
   sync: SyncServer;
@@ -48,40 +48,41 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const log = opts.log ?? jsonLogger({ service: 'sync-hub', replica });
   // A hub may start before its database (a host booting, a container order):
   // wait for it, saying so, instead of exiting on ECONNREFUSED.
-  const store = await retryWhileUnreachable(
+  const storage = await retryWhileUnreachable(
     async () => {
       const client = await openSqlClient({ databaseUrl: opts.databaseUrl ?? undefined, dataDir: opts.dataDir });
-      const store = new SqlHubStore(client);
+      const storage = openHubStorage(client);
       try {
-        await store.migrate();
+        await storage.migrate();
       } catch (e) {
-        await store.close().catch(() => undefined);
+        await storage.close().catch(() => undefined);
         throw e;
       }
-      return store;
+      return storage;
     },
     { log, message: 'database unreachable at start, retrying' },
   );
   // Registered as a hub's before serving: an agent's hello that claims this
   // id (the welcome tells every agent) is then refused like another store's
   // replica, instead of letting it write entries as the hub.
-  const owner = await store.claimReplica(replica, HUB_SCOPE, 'hub', Date.now());
+  const { inventory, access } = storage;
+  const owner = await access.claimReplica(replica, HUB_SCOPE, 'hub', Date.now());
   if (owner !== HUB_SCOPE) {
-    await store.close();
+    await storage.close();
     throw new Error(`replica id ${replica} already belongs to an agent of store ${owner}: start this hub with another --replica`);
   }
 
   const state = new HubState();
-  const loaded = await store.loadState();
+  const loaded = await inventory.loadState();
   state.apply(loaded.delta);
-  const committer = new HubCommitter(store, state);
-  const feed = new ClusterFeed(store, state, committer, log, loaded.changeId);
+  const committer = new HubCommitter(inventory, state);
+  const feed = new ClusterFeed(inventory, state, committer, log, loaded.changeId);
   await feed.start();
   // Commits that landed between loading and subscribing.
   await feed.catchUp();
 
-  const sync = new SyncServer({ store, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs });
-  const app = createHubApp({ store, state, committer, sync, hubReplica: replica });
+  const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs });
+  const app = createHubApp({ storage, state, committer, sync, hubReplica: replica });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
@@ -97,7 +98,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     url,
     port: address.port,
     replica,
-    store,
+    storage,
     state,
     committer,
     sync,
@@ -110,7 +111,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         });
         await committer.close();
         await feed.stop();
-        await store.close();
+        await storage.close();
       })()),
   };
 }

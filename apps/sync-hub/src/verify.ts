@@ -1,5 +1,5 @@
 import { InventoryState, deltaOf, digestOf, foldEvents, type InventoryEvent, type ReplicaId, type StoreId } from '@scoville/crdt-inventory';
-import type { HubStore } from './store/hub-store.js';
+import type { HubStorage } from './store/hub-storage.js';
 
 export interface ReplicaReport {
   replica: ReplicaId;
@@ -27,18 +27,18 @@ export interface StoreReport {
  * entries. A replica whose log has gaps is still backfilling: reported, and
  * not a mismatch unless its log is complete.
  */
-export async function verifyStores(store: HubStore, only?: StoreId): Promise<StoreReport[]> {
-  const loaded = await store.loadState();
+export async function verifyStores({ inventory, access }: Pick<HubStorage, 'inventory' | 'access'>, only?: StoreId): Promise<StoreReport[]> {
+  const loaded = await inventory.loadState();
   const state = new InventoryState();
   state.applyDelta(loaded.delta);
   // Stores with events but no entries yet are verified too.
-  const stores = only !== undefined ? [only] : [...new Set([...state.storeIds(), ...(await store.listStores()).map((x) => x.storeId)])].sort();
+  const stores = only !== undefined ? [only] : [...new Set([...state.storeIds(), ...(await access.listStores()).map((x) => x.storeId)])].sort();
   const reports: StoreReport[] = [];
   for (const s of stores) {
     const byReplica = new Map<ReplicaId, InventoryEvent[]>();
     let after: { replica: string; seq: number } | null = null;
     for (;;) {
-      const page = await store.events(s, after, 10_000);
+      const page = await inventory.events(s, after, 10_000);
       if (page.length === 0) break;
       for (const e of page) {
         let list = byReplica.get(e.replica);

@@ -105,9 +105,9 @@ describe('sync-hub keys', () => {
 describe('sync-hub verify', () => {
   it('passes when entries equal the fold of the events, reports a backfill gap, and exits 1 on a mismatch', async () => {
     const { openSqlClient } = await import('../src/db/open.js');
-    const { SqlHubStore } = await import('../src/store/sql-hub-store.js');
+    const { openHubStorage } = await import('../src/store/sql-hub-storage.js');
     const { eventIdFor, InventoryState, foldEvents, replicaId, storeId } = await import('@scoville/crdt-inventory');
-    const store = new SqlHubStore(await openSqlClient({ databaseUrl: db.url }));
+    const store = openHubStorage(await openSqlClient({ databaseUrl: db.url }));
     try {
       await store.migrate();
       const S = storeId('verify-1');
@@ -127,7 +127,7 @@ describe('sync-hub verify', () => {
       // B's seq 2 has not arrived yet: its entries are ahead of its log.
       const bAll = [ev(B, 1, 'restock', 4), ev(B, 2, 'sale', 1), ev(B, 3, 'sale', 1)];
       const entries = foldEvents([...aEvents, ...bAll], new InventoryState()).toDelta(S);
-      await store.commit([{ delta: entries, events: [...aEvents, bAll[0]!, bAll[2]!] }]);
+      await store.inventory.commit([{ delta: entries, events: [...aEvents, bAll[0]!, bAll[2]!] }]);
 
       const ok = await hub(['--json', 'verify', '--store', 'verify-1']);
       expect(ok.code).toBe(0);

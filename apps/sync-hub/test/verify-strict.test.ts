@@ -49,15 +49,15 @@ async function storeEvents(replica: ReplicaId, seqs: number[]): Promise<void> {
     qty: 1,
     at: 1_790_000_000_000,
   }));
-  await hub.store.claimReplica(replica, 'v1' as StoreId, 'agent', Date.now());
-  await hub.store.commit([{ delta: emptyDelta(), events, from: { replica, store: 'v1' as StoreId, at: Date.now() } }]);
+  await hub.storage.access.claimReplica(replica, 'v1' as StoreId, 'agent', Date.now());
+  await hub.storage.inventory.commit([{ delta: emptyDelta(), events, from: { replica, store: 'v1' as StoreId, at: Date.now() } }]);
 }
 
 beforeAll(async () => {
   db = await createTestDatabase();
   hub = await startHub({ port: 0, databaseUrl: db.url, replica: 'hub-verify', log: silentLogger });
-  await hub.store.addStore('v1' as StoreId, hashSecret(token), Date.now());
-  await hub.store.addApiKey('key_read', hashSecret(readKey), 'read', Date.now());
+  await hub.storage.access.addStore('v1' as StoreId, hashSecret(token), Date.now());
+  await hub.storage.access.addApiKey('key_read', hashSecret(readKey), 'read', Date.now());
   await storeEvents('v1.gone' as ReplicaId, [1, 2, 5, 6, 9]);
   await storeEvents('v1.live' as ReplicaId, [1, 4]);
 }, 60_000);

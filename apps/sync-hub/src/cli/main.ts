@@ -4,8 +4,9 @@ import { newSecret, hashSecret } from '../auth/tokens.js';
 import { openSqlClient } from '../db/open.js';
 import { startHub } from '../hub.js';
 import { formatRanges, verifyStores } from '../verify.js';
-import { SqlHubStore } from '../store/sql-hub-store.js';
-import type { ApiRole } from '../store/hub-store.js';
+import type { ApiRole } from '../store/access-store.js';
+import type { HubStorage } from '../store/hub-storage.js';
+import { openHubStorage } from '../store/sql-hub-storage.js';
 import { randomBytes } from 'node:crypto';
 
 interface Global {
@@ -44,14 +45,14 @@ class CliError extends Error {
   }
 }
 
-async function withStore<T>(fn: (s: SqlHubStore) => Promise<T>): Promise<T> {
+async function withStorage<T>(fn: (s: HubStorage) => Promise<T>): Promise<T> {
   const client = await openSqlClient({ databaseUrl: g().databaseUrl, dataDir: g().data });
-  const store = new SqlHubStore(client);
+  const storage = openHubStorage(client);
   try {
-    await store.migrate();
-    return await fn(store);
+    await storage.migrate();
+    return await fn(storage);
   } finally {
-    await store.close();
+    await storage.close();
   }
 }
 
@@ -90,25 +91,25 @@ stores
   .action(async (id: string) => {
     const storeId = storeArg(id) as StoreId;
     const token = newSecret('st');
-    await withStore(async (s) => {
-      await s.addStore(storeId, hashSecret(token), Date.now());
-      await s.audit({ at: Date.now(), actor: 'cli', action: 'store.add', detail: { storeId } });
+    await withStorage(async (s) => {
+      await s.access.addStore(storeId, hashSecret(token), Date.now());
+      await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'store.add', detail: { storeId } });
     });
     out({ storeId, token }, `store ${storeId} added; its token (shown once):\n${token}`);
   });
 stores
   .command('list')
   .action(async () => {
-    const list = await withStore((s) => s.listStores());
+    const list = await withStorage((s) => s.access.listStores());
     out(list, list.map((x) => `${x.storeId}\t${x.revokedAt ? 'revoked' : 'active'}\t${new Date(x.createdAt).toISOString()}`).join('\n') || 'no stores');
   });
 stores
   .command('revoke <storeId>')
   .action(async (id: string) => {
     const storeId = storeArg(id) as StoreId;
-    const ok = await withStore(async (s) => {
-      const r = await s.revokeStore(storeId, Date.now());
-      if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'store.revoke', detail: { storeId } });
+    const ok = await withStorage(async (s) => {
+      const r = await s.access.revokeStore(storeId, Date.now());
+      if (r) await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'store.revoke', detail: { storeId } });
       return r;
     });
     if (!ok) throw new CliError('not_found', `no active store ${storeId}`);
@@ -125,20 +126,20 @@ keys
   .action(async (o: { role: ApiRole }) => {
     const key = newSecret('sk');
     const id = `key_${randomBytes(6).toString('hex')}`;
-    await withStore(async (s) => {
-      await s.addApiKey(id, hashSecret(key), o.role, Date.now());
-      await s.audit({ at: Date.now(), actor: 'cli', action: 'key.add', detail: { id, role: o.role } });
+    await withStorage(async (s) => {
+      await s.access.addApiKey(id, hashSecret(key), o.role, Date.now());
+      await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'key.add', detail: { id, role: o.role } });
     });
     out({ id, key, role: o.role }, `${o.role} key ${id} (shown once):\n${key}`);
   });
 keys.command('list').action(async () => {
-  const list = await withStore((s) => s.listApiKeys());
+  const list = await withStorage((s) => s.access.listApiKeys());
   out(list, list.map((k) => `${k.id}\t${k.role}\t${k.revokedAt ? 'revoked' : 'active'}`).join('\n') || 'no keys');
 });
 keys.command('revoke <id>').action(async (id: string) => {
-  const ok = await withStore(async (s) => {
-    const r = await s.revokeApiKey(id, Date.now());
-    if (r) await s.audit({ at: Date.now(), actor: 'cli', action: 'key.revoke', detail: { id } });
+  const ok = await withStorage(async (s) => {
+    const r = await s.access.revokeApiKey(id, Date.now());
+    if (r) await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'key.revoke', detail: { id } });
     return r;
   });
   if (!ok) throw new CliError('not_found', `no active key ${id}`);
@@ -155,7 +156,7 @@ program
   .action(async (o: { store?: string; strict: boolean; hub?: string; key?: string }) => {
     const only = o.store === undefined ? undefined : (storeArg(o.store) as StoreId);
     const connected = o.hub === undefined ? new Set<string>() : await connectedReplicas(o.hub, o.key ?? process.env.SCOVILLE_HUB_KEY);
-    const reports = await withStore((s) => verifyStores(s, only));
+    const reports = await withStorage((s) => verifyStores(s, only));
     const bad = reports.filter((r) => !r.ok);
     const gap = (x: { missingSeqs: number; missingRanges: [number, number][] }) => `missing seqs ${formatRanges(x.missingRanges)}`;
     out(

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { bearer, hashSecret } from '../auth/tokens.js';
-import type { ApiRole, HubStore } from '../store/hub-store.js';
+import type { AccessStore, ApiRole } from '../store/access-store.js';
 import { errorResponse } from './errors.js';
 
 const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
@@ -10,7 +10,7 @@ const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
  * for a short time so reads do not cost a database round trip each; a
  * revoked key stops working within `ttlMs`.
  */
-export function apiKeyAuth(store: HubStore, ttlMs = 10_000) {
+export function apiKeyAuth(store: AccessStore, ttlMs = 10_000) {
   const cache = new Map<string, { role: ApiRole | null; until: number }>();
   /** `allowQuery`: also accept `?key=` (for EventSource, which cannot send headers). */
   return (need: ApiRole, allowQuery = false): MiddlewareHandler =>

@@ -1,7 +1,7 @@
 import { isValidId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { Hono } from 'hono';
 import type { HubState } from '../state/hub-state.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubStorage } from '../store/hub-storage.js';
 import type { HubCommitter } from '../sync/hub-committer.js';
 import type { SyncServer } from '../sync/sync-server.js';
 import { apiKeyAuth } from './api-keys.js';
@@ -9,7 +9,8 @@ import { errorResponse } from './errors.js';
 import { mountDashboard } from '../dashboard/routes.js';
 
 export interface HubAppDeps {
-  store: HubStore;
+  /** Keys and stores (access), and the database's health (ping). */
+  storage: Pick<HubStorage, 'access' | 'ping'>;
   state: HubState;
   committer: HubCommitter;
   sync: SyncServer;
@@ -21,7 +22,7 @@ export interface HubAppDeps {
 export function createHubApp(deps: HubAppDeps): Hono {
   const clock = deps.clock ?? Date.now;
   const app = new Hono();
-  const auth = apiKeyAuth(deps.store);
+  const auth = apiKeyAuth(deps.storage.access);
 
   app.onError((err, c) => {
     process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) })}\n`);
@@ -36,7 +37,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
     const now = Date.now();
     if (now - lastPing.at > 1_000) {
       const ok = await Promise.race([
-        deps.store.ping().then(
+        deps.storage.ping().then(
           () => null,
           (e: unknown) => String((e as Error).message ?? e),
         ),
@@ -80,7 +81,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
   });
 
   app.get('/stores', auth('read'), async (c) => {
-    const known = await deps.store.listStores();
+    const known = await deps.storage.access.listStores();
     const online = new Map(deps.sync.connected().map((x) => [x.store, x]));
     return c.json({
       stores: known.map((k) => ({ ...k, online: online.has(k.storeId), replicas: online.get(k.storeId)?.replicas ?? [] })),

@@ -1,5 +1,5 @@
 import type { HubState } from '../state/hub-state.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { InventoryStore } from '../store/inventory-store.js';
 import type { HubCommitter } from './hub-committer.js';
 import type { Logger } from '../log.js';
 
@@ -19,7 +19,7 @@ export class ClusterFeed {
   private poll: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly store: HubStore,
+    private readonly store: InventoryStore,
     private readonly state: HubState,
     private readonly committer: HubCommitter,
     private readonly log: Logger,

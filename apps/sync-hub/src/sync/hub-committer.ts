@@ -1,4 +1,4 @@
-import type { CommitItem, CommitResult, HubStore } from '../store/hub-store.js';
+import type { CommitItem, CommitResult, InventoryStore } from '../store/inventory-store.js';
 import type { HubState } from '../state/hub-state.js';
 
 type Settled = { ok: true; result: CommitResult } | { ok: false; error: unknown };
@@ -63,7 +63,7 @@ export class HubCommitter {
   readonly ownChangeIds = new Set<number>();
 
   constructor(
-    private readonly store: HubStore,
+    private readonly store: InventoryStore,
     private readonly state: HubState,
     private readonly opts: CommitterOptions = {},
   ) {}

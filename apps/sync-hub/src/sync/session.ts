@@ -22,7 +22,8 @@ import {
   type RepairMessage,
 } from '@scoville/protocol';
 import type { HubState, StateChange } from '../state/hub-state.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { AccessStore } from '../store/access-store.js';
+import type { InventoryStore } from '../store/inventory-store.js';
 import type { HubCommitter } from './hub-committer.js';
 import type { Logger } from '../log.js';
 
@@ -36,7 +37,10 @@ const REPAIR_INTERVAL_MS = 60_000;
 const HELLO_TIMEOUT_MS = 10_000;
 
 export interface SessionDeps {
-  store: HubStore;
+  /** Claims the agent's replica for its store. */
+  access: AccessStore;
+  /** Where the hub stands with the agent's stream. */
+  inventory: InventoryStore;
   state: HubState;
   committer: HubCommitter;
   hubReplica: ReplicaId;
@@ -150,12 +154,12 @@ export class HubSession {
     if (m.store !== this.store) {
       return this.fail('forbidden', `this token belongs to store ${this.store}, not ${m.store}`, CloseCode.Forbidden);
     }
-    const owner = await this.deps.store.claimReplica(m.replica, this.store, 'agent', this.deps.clock());
+    const owner = await this.deps.access.claimReplica(m.replica, this.store, 'agent', this.deps.clock());
     if (this.isClosed()) return; // the socket went away while we asked
     if (owner !== this.store) {
       return this.fail('forbidden', `replica ${m.replica} belongs to another store`, CloseCode.Forbidden);
     }
-    const pos = await this.deps.store.syncPosition(m.replica);
+    const pos = await this.deps.inventory.syncPosition(m.replica);
     if (this.isClosed()) return;
     if (pos !== null && pos.lastEventSeq > m.lastEventSeq) {
       // Restored from an old backup: its next events would reuse ids the hub

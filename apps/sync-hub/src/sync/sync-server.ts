@@ -4,11 +4,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, DEFAULT_LIMITS, encode } from '@scoville/protocol';
 import type { StoreId } from '@scoville/crdt-inventory';
 import { bearer, hashSecret } from '../auth/tokens.js';
-import type { HubStore } from '../store/hub-store.js';
 import { HubSession, type SessionDeps } from './session.js';
 
 export interface SyncServerOptions extends Omit<SessionDeps, 'onOnline' | 'onClosed' | 'replicaOnline' | 'evictDeadHolders'> {
-  store: HubStore;
   /** Heartbeat: ping every interval; a link silent for two intervals is dead. */
   heartbeatMs?: number;
   /** How long a replica's old link has to answer a ping when a new link claims the replica (default 1,500 ms). */
@@ -98,7 +96,7 @@ export class SyncServer {
     let store: StoreId | null = null;
     const tokenHash = token ? hashSecret(token) : null;
     try {
-      store = tokenHash ? await this.opts.store.storeForToken(tokenHash) : null;
+      store = tokenHash ? await this.opts.access.storeForToken(tokenHash) : null;
     } catch (e) {
       this.opts.log.error('token lookup failed', { err: String(e) });
       if (isGone()) return;
@@ -165,7 +163,7 @@ export class SyncServer {
     for (const [hash, sessions] of byHash) {
       let store: StoreId | null;
       try {
-        store = await this.opts.store.storeForToken(hash);
+        store = await this.opts.access.storeForToken(hash);
       } catch {
         return; // database down: the committer reports it; try again next beat
       }

@@ -45,10 +45,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   hub = await startHub({ port: 0, host: '127.0.0.1', databaseUrl: db.url, replica: 'hub-hostile', log });
   const now = Date.now();
-  for (const s of ['s1', 's2', 's3'] as const) await hub.store.addStore(s as StoreId, hashSecret(tokens[s]), now);
-  await hub.store.revokeStore('s3' as StoreId, now);
+  for (const s of ['s1', 's2', 's3'] as const) await hub.storage.access.addStore(s as StoreId, hashSecret(tokens[s]), now);
+  await hub.storage.access.revokeStore('s3' as StoreId, now);
   readKey = newSecret('sk');
-  await hub.store.addApiKey('key_read', hashSecret(readKey), 'read', now);
+  await hub.storage.access.addApiKey('key_read', hashSecret(readKey), 'read', now);
 
   // A second hub process on the same database registers its replica id when it starts.
   const other = await startHub({ port: 0, host: '127.0.0.1', databaseUrl: db.url, replica: 'hub-other', log });

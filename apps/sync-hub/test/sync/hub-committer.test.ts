@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyDelta, replicaId, sku, storeId } from '@scoville/crdt-inventory';
 import { HubState } from '../../src/state/hub-state.js';
-import type { CommitItem, CommitResult, HubStore } from '../../src/store/hub-store.js';
+import type { CommitItem, CommitResult, InventoryStore } from '../../src/store/inventory-store.js';
 import { HubCommitter } from '../../src/sync/hub-committer.js';
 
 const S = storeId('s1');
@@ -30,7 +30,7 @@ function controllableStore() {
         calls.push({ items, settle: (ok) => (ok ? resolve({ changeId: ++nextId, eventsInserted: 0 }) : reject(new Error('connection lost'))) });
       });
     },
-  } as unknown as HubStore;
+  } as unknown as InventoryStore;
   return { store, calls };
 }
 
@@ -101,7 +101,7 @@ describe('HubCommitter with an unstorable batch', () => {
         commits.push(items.length);
         return { changeId: commits.length, eventsInserted: 0 };
       },
-    } as unknown as HubStore;
+    } as unknown as InventoryStore;
     const state = new HubState();
     const c = new HubCommitter(store, state, { maxConcurrent: 1 });
     const first = c.submit(itemWithP(1));

@@ -21,8 +21,8 @@ const token2 = newSecret('st');
 beforeAll(async () => {
   db = await createTestDatabase();
   hub = await startHub({ port: 0, databaseUrl: db.url, replica: 'hub-life', log: silentLogger, heartbeatMs: 200, helloTimeoutMs: 300 });
-  await hub.store.addStore('s1' as StoreId, hashSecret(token), Date.now());
-  await hub.store.addStore('s2' as StoreId, hashSecret(token2), Date.now());
+  await hub.storage.access.addStore('s1' as StoreId, hashSecret(token), Date.now());
+  await hub.storage.access.addStore('s2' as StoreId, hashSecret(token2), Date.now());
 }, 60_000);
 
 afterAll(async () => {
@@ -43,7 +43,7 @@ describe('sync connection lifecycle', () => {
     const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's1', replica: 's1.lifecycle', ackedHubSeq: 0, lastEventSeq: 0 };
     const session = rawSession(syncUrl(), token, [hello], 5_000);
     await new Promise((r) => setTimeout(r, 400));
-    expect(await hub.store.revokeStore('s1' as StoreId, Date.now())).toBe(true);
+    expect(await hub.storage.access.revokeStore('s1' as StoreId, Date.now())).toBe(true);
     const out = await session;
     expect(out.received[0]).toMatchObject({ type: 'welcome' });
     expect(out.code).toBe(CloseCode.Unauthorized);
@@ -64,8 +64,8 @@ describe('a replica restored from an old backup', () => {
       qty: 1,
       at: 1_790_000_000_000,
     }));
-    await hub.store.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
-    await hub.store.commit([{ delta: emptyDelta(), events, from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
+    await hub.storage.access.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
+    await hub.storage.inventory.commit([{ delta: emptyDelta(), events, from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
     const hello = (lastEventSeq: number) => ({ type: 'hello', protocol: PROTOCOL_VERSION, store: 's2', replica, ackedHubSeq: 0, lastEventSeq });
     const behind = await rawSession(syncUrl(), token2, [hello(2)], 5_000);
     expect(behind.code).toBe(CloseCode.Forbidden);
@@ -93,15 +93,15 @@ describe('two writers behind one replica id', () => {
   it('refuses a resent event whose content differs from the stored one (4403 event_conflict), storing nothing of it', async () => {
     const replica = 's2.copied' as ReplicaId;
     const sale = (qty: number) => ({ id: eventIdFor(replica, 1), store: 's2' as StoreId, replica, seq: 1, type: 'sale' as const, sku: 'K' as Sku, qty, at: 1_790_000_000_000 });
-    await hub.store.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
-    await hub.store.commit([{ delta: emptyDelta(), events: [sale(1)], from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
+    await hub.storage.access.claimReplica(replica, 's2' as StoreId, 'agent', Date.now());
+    await hub.storage.inventory.commit([{ delta: emptyDelta(), events: [sale(1)], from: { replica, store: 's2' as StoreId, at: Date.now() } }]);
     const hello = { type: 'hello', protocol: PROTOCOL_VERSION, store: 's2', replica, ackedHubSeq: 0, lastEventSeq: 1 };
     const batch = { type: 'batch', seq: 1, delta: { entries: [], transfers: [], reservations: [] }, events: [sale(4)] };
     const out = await rawSession(syncUrl(), token2, [hello, batch], 5_000);
     expect(out.code).toBe(CloseCode.Forbidden);
     expect(out.received.at(-1)).toMatchObject({ type: 'error', code: 'event_conflict' });
     expect(out.received.some((m) => m.type === 'ack')).toBe(false);
-    const stored = await hub.store.events('s2' as StoreId, null, 100);
+    const stored = await hub.storage.inventory.events('s2' as StoreId, null, 100);
     expect(stored.filter((e) => e.replica === replica).map((e) => e.qty)).toEqual([1]);
   });
 });

@@ -27,7 +27,7 @@ beforeAll(async () => {
   proxy = await startPgProxy();
   // The default heartbeat (15 s): what is tested here must not wait for it.
   hub = await startHub({ port: 0, databaseUrl: proxy.urlFor(db.url), replica: 'hub-zombie', log });
-  await hub.store.addStore('z1' as StoreId, hashSecret(token), Date.now());
+  await hub.storage.access.addStore('z1' as StoreId, hashSecret(token), Date.now());
 }, 60_000);
 
 afterAll(async () => {

@@ -2,11 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { replicaId, sku, storeId } from '@scoville/crdt-inventory';
 import { PgClient } from '../../src/db/pg-client.js';
 import { openSqlClient } from '../../src/db/open.js';
-import { SqlHubStore } from '../../src/store/sql-hub-store.js';
+import { openHubStorage } from '../../src/store/sql-hub-storage.js';
 import { createTestDatabase } from '../helpers/databases.js';
-import { runHubStoreTests } from './hub-store.suite.js';
+import { runAccessStoreTests } from './access-store.suite.js';
+import { runAuditStoreTests } from './audit-store.suite.js';
+import { runHubStorageTests } from './hub-storage.suite.js';
+import { runInventoryStoreTests } from './inventory-store.suite.js';
+import type { StorageTestTarget } from './storage-harness.js';
 
-runHubStoreTests('PostgreSQL', {
+/** A database of its own for each test. */
+const target: StorageTestTarget = {
   separateConnections: true,
   async fresh() {
     const tdb = await createTestDatabase();
@@ -15,7 +20,12 @@ runHubStoreTests('PostgreSQL', {
       drop: () => tdb.drop(),
     };
   },
-});
+};
+
+runHubStorageTests('PostgreSQL', target);
+runInventoryStoreTests('PostgreSQL', target);
+runAccessStoreTests('PostgreSQL', target);
+runAuditStoreTests('PostgreSQL', target);
 
 describe('PgClient on PostgreSQL', () => {
   it('survives the server killing its connections: pool recovers, LISTEN reconnects and reports it', async () => {
@@ -23,13 +33,13 @@ describe('PgClient on PostgreSQL', () => {
     const errors: string[] = [];
     const client = new PgClient({ connectionString: tdb.url, max: 2, onError: (_e, where) => errors.push(where) });
     const writerClient = new PgClient({ connectionString: tdb.url, onError: () => undefined });
-    const store = new SqlHubStore(client);
-    const writer = new SqlHubStore(writerClient);
+    const store = openHubStorage(client);
+    const writer = openHubStorage(writerClient);
     try {
       await store.migrate();
       const heard: number[] = [];
-      await store.subscribe((id) => heard.push(id));
-      const c1 = await writer.commit([
+      await store.inventory.subscribe((id) => heard.push(id));
+      const c1 = await writer.inventory.commit([
         { delta: { entries: [{ store: storeId('s'), sku: sku('k'), replica: replicaId('r'), p: 1, n: 0 }], transfers: [], reservations: [] }, events: [] },
       ]);
       await waitFor(() => heard.includes(c1.changeId));
@@ -40,8 +50,8 @@ describe('PgClient on PostgreSQL', () => {
       expect(errors).toContain('listen connection');
       // the pool drops dead clients and opens new ones
       await waitFor(() => errors.includes('idle pool client'));
-      expect((await store.loadState()).changeId).toBe(c1.changeId);
-      const c2 = await writer.commit([]);
+      expect((await store.inventory.loadState()).changeId).toBe(c1.changeId);
+      const c2 = await writer.inventory.commit([]);
       await waitFor(() => heard.includes(c2.changeId));
     } finally {
       await store.close();

@@ -8,30 +8,20 @@ import {
   type StoreId,
   type TransferEntry,
 } from '@scoville/crdt-inventory';
-import { COMMIT_LOCK_KEY, migrate } from '../db/migrations.js';
+import { COMMIT_LOCK_KEY } from '../db/migrations.js';
 import type { SqlClient, SqlTx } from '../db/sql-client.js';
-import type {
-  ApiKeyRecord,
-  ApiRole,
-  AuditEntry,
-  CommitItem,
-  CommitResult,
-  HubStore,
-  LoadedHubState,
-  ReplicaKind,
-  StoreRecord,
-  SyncPosition,
-} from './hub-store.js';
+import { chunks, columnsOf } from '../db/unnest.js';
+import type { CommitItem, CommitResult, InventoryStore, LoadedHubState, SyncPosition } from './inventory-store.js';
 
 /** The NOTIFY channel carrying each commit's change id. */
 export const CHANGES_CHANNEL = 'scoville_changes';
 
-export interface SqlHubStoreOptions {
+export interface SqlInventoryStoreOptions {
   /** Rows per INSERT statement in `commit` (default 20,000). */
   chunkRows?: number;
   /** Rows per SELECT page in `loadState` (default 50,000). */
   pageRows?: number;
-  /** Clock for received_at and schema_migrations (default Date.now). */
+  /** Clock for received_at (default Date.now). */
   now?: () => number;
 }
 
@@ -245,18 +235,14 @@ function coalesce(items: readonly CommitItem[]): Coalesced {
   return c;
 }
 
-function* chunks<T>(rows: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
-}
-
 /**
- * HubStore over any SqlClient: the same SQL on PostgreSQL and PGlite.
+ * InventoryStore over any SqlClient: the same SQL on PostgreSQL and PGlite.
  *
  * `commit` serialises on a transaction-scoped advisory lock and takes the
  * change id under it, so commits become visible in change-id order across
  * every process sharing the database.
  */
-export class SqlHubStore implements HubStore {
+export class SqlInventoryStore implements InventoryStore {
   private readonly chunkRows: number;
   private readonly pageRows: number;
   private readonly now: () => number;
@@ -269,15 +255,11 @@ export class SqlHubStore implements HubStore {
 
   constructor(
     private readonly db: SqlClient,
-    opts: SqlHubStoreOptions = {},
+    opts: SqlInventoryStoreOptions = {},
   ) {
     this.chunkRows = Math.max(1, opts.chunkRows ?? 20_000);
     this.pageRows = Math.max(1, opts.pageRows ?? 50_000);
     this.now = opts.now ?? Date.now;
-  }
-
-  async migrate(): Promise<void> {
-    await migrate(this.db, this.now);
   }
 
   // ---------------------------------------------------------------- commit
@@ -411,50 +393,7 @@ export class SqlHubStore implements HubStore {
     }
   }
 
-  // ---------------------------------------------------------------- stores and replicas
-
-  async addStore(storeId: StoreId, tokenHash: string, at: number): Promise<void> {
-    const rows = await this.db.query<{ store_id: string }>(
-      'INSERT INTO stores (store_id, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING store_id',
-      [storeId, tokenHash, at],
-    );
-    if (rows.length === 0) throw new StoreExistsError(storeId);
-  }
-
-  async listStores(): Promise<StoreRecord[]> {
-    const rows = await this.db.query<{ store_id: string; created_at: number; revoked_at: number | null }>(
-      'SELECT store_id, created_at, revoked_at FROM stores ORDER BY store_id',
-    );
-    return rows.map((r) => ({ storeId: r.store_id as StoreId, createdAt: r.created_at, revokedAt: r.revoked_at }));
-  }
-
-  async revokeStore(storeId: StoreId, at: number): Promise<boolean> {
-    const rows = await this.db.query(
-      'UPDATE stores SET revoked_at = $2 WHERE store_id = $1 AND revoked_at IS NULL RETURNING 1',
-      [storeId, at],
-    );
-    return rows.length > 0;
-  }
-
-  async storeForToken(tokenHash: string): Promise<StoreId | null> {
-    const [row] = await this.db.query<{ store_id: string }>(
-      'SELECT store_id FROM stores WHERE token_hash = $1 AND revoked_at IS NULL',
-      [tokenHash],
-    );
-    return row === undefined ? null : (row.store_id as StoreId);
-  }
-
-  async claimReplica(replica: ReplicaId, store: StoreId, kind: ReplicaKind, at: number): Promise<StoreId> {
-    // Two statements: the SELECT gets a fresh snapshot, so it also sees a
-    // row a concurrent claim committed while the INSERT waited for it.
-    await this.db.query(
-      'INSERT INTO replicas (replica_id, store_id, kind, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (replica_id) DO NOTHING',
-      [replica, store, kind, at],
-    );
-    const [row] = await this.db.query<{ store_id: string }>('SELECT store_id FROM replicas WHERE replica_id = $1', [replica]);
-    if (row === undefined) throw new Error(`replica ${replica} vanished while being claimed`);
-    return row.store_id as StoreId;
-  }
+  // ---------------------------------------------------------------- replicas' streams and events
 
   async syncPosition(replica: ReplicaId): Promise<SyncPosition | null> {
     const [row] = await this.db.query<{ replica_id: string; store_id: string; last_event_seq: number; last_batch_at: number | null }>(
@@ -468,36 +407,6 @@ export class SqlHubStore implements HubStore {
       lastEventSeq: row.last_event_seq,
       lastBatchAt: row.last_batch_at,
     };
-  }
-
-  // ---------------------------------------------------------------- API keys
-
-  async addApiKey(id: string, keyHash: string, role: ApiRole, at: number): Promise<void> {
-    await this.db.query('INSERT INTO api_keys (id, key_hash, role, created_at) VALUES ($1, $2, $3, $4)', [id, keyHash, role, at]);
-  }
-
-  async apiKeyForHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const [row] = await this.db.query<ApiKeyRow>(
-      'SELECT id, role, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [keyHash],
-    );
-    return row === undefined ? null : toApiKey(row);
-  }
-
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    const rows = await this.db.query<ApiKeyRow>('SELECT id, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id');
-    return rows.map(toApiKey);
-  }
-
-  async revokeApiKey(id: string, at: number): Promise<boolean> {
-    const rows = await this.db.query('UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING 1', [id, at]);
-    return rows.length > 0;
-  }
-
-  // ---------------------------------------------------------------- events and audit
-
-  async ping(): Promise<void> {
-    await this.db.query('SELECT 1');
   }
 
   async eventCount(store?: StoreId): Promise<number> {
@@ -522,23 +431,6 @@ export class SqlHubStore implements HubStore {
             [store, after.replica, after.seq, limit],
           );
     return rows.map(toEvent);
-  }
-
-  async audit(entry: AuditEntry): Promise<void> {
-    await this.db.query('INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4::jsonb)', [
-      entry.at,
-      entry.actor,
-      entry.action,
-      JSON.stringify(entry.detail),
-    ]);
-  }
-
-  async auditLog(limit: number): Promise<AuditEntry[]> {
-    const rows = await this.db.query<{ at: number; actor: string; action: string; detail: Record<string, unknown> }>(
-      'SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT $1',
-      [limit],
-    );
-    return rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, detail: r.detail }));
   }
 
   // ---------------------------------------------------------------- change notifications
@@ -609,23 +501,14 @@ export class SqlHubStore implements HubStore {
     }
   }
 
+  /** Stops listening (subscribers hear nothing more). The client is its owner's to close. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.subscribers.clear();
     await this.stopListening().catch(() => undefined);
-    await this.db.close();
   }
 }
-
-interface ApiKeyRow {
-  id: string;
-  role: ApiRole;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toApiKey = (r: ApiKeyRow): ApiKeyRecord => ({ id: r.id, role: r.role, createdAt: r.created_at, revokedAt: r.revoked_at });
 
 /** The INSERT_EVENTS columns, in order, as accessors of an event. */
 const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
@@ -646,11 +529,6 @@ const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
   (e) => e.expiresAt ?? null,
   (e) => e.to ?? null,
 ];
-
-/** One array parameter per column, for `unnest(...)` statements. */
-function columnsOf<T>(rows: readonly T[], columns: readonly ((row: T) => unknown)[]): unknown[][] {
-  return columns.map((col) => rows.map(col));
-}
 
 async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], receivedAt: number): Promise<number> {
   const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [...columnsOf(part, EVENT_FIELDS), receivedAt]);
@@ -685,14 +563,5 @@ export class EventConflictError extends Error {
   constructor(readonly eventIds: string[]) {
     super(`events ${eventIds.join(', ')} were already stored with different content: two writers share one replica id`);
     this.name = 'EventConflictError';
-  }
-}
-
-/** `stores add` for a store id that is already registered (revoked or not). */
-export class StoreExistsError extends Error {
-  readonly code = 'store_exists';
-  constructor(readonly storeId: string) {
-    super(`store ${storeId} is already registered; a store id is never reused (revoke it, or choose another id)`);
-    this.name = 'StoreExistsError';
   }
 }

@@ -1,0 +1,27 @@
+import type { AccessStore } from './access-store.js';
+import type { AuditStore } from './audit-store.js';
+import type { InventoryStore } from './inventory-store.js';
+
+/**
+ * The hub's durable storage (PostgreSQL, or PGlite embedded), one small
+ * store per concern, all over one database client:
+ *
+ * - `inventory` (inventory-store.ts): CRDT entries, events, sync positions,
+ *   group commit and change notifications;
+ * - `access` (access-store.ts): stores and their tokens, replicas, API keys;
+ * - `audit` (audit-store.ts): the audit trail.
+ *
+ * The storage owns the client and the schema: `migrate` brings every
+ * concern's tables up to date (apps/sync-hub/src/db/migrations.ts), `close`
+ * stops change notifications and closes the client. Code that needs one
+ * concern takes that store alone, not the whole storage.
+ */
+export interface HubStorage {
+  readonly inventory: InventoryStore;
+  readonly access: AccessStore;
+  readonly audit: AuditStore;
+  migrate(): Promise<void>;
+  /** One round trip to the database (health checks); rejects when it is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

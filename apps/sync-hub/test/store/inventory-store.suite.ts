@@ -1,0 +1,286 @@
+import {
+  eventIdFor,
+  reservationId,
+  sku,
+  statusRank,
+  storeId,
+  type CounterEntry,
+  type Delta,
+  type InventoryEvent,
+  type ReservationRecord,
+  type ReservationStatus,
+  type TransferEntry,
+} from '@scoville/crdt-inventory';
+import { describe, expect, it } from 'vitest';
+import type { CommitItem } from '../../src/store/inventory-store.js';
+import type { HubStorage } from '../../src/store/hub-storage.js';
+import { S1, S2, A, B, H, K1, K2, entry, transfer, hold, delta, item, sale, sortDelta } from './fixtures.js';
+import { type StorageTestTarget, useStorage } from './storage-harness.js';
+
+/** The reference max-merge, to compare loadState with. */
+function modelMerge(deltas: Delta[]): Delta {
+  const e = new Map<string, CounterEntry>();
+  const t = new Map<string, TransferEntry>();
+  const r = new Map<string, ReservationRecord>();
+  for (const d of deltas) {
+    for (const x of d.entries) {
+      if (x.p === 0 && x.n === 0) continue;
+      const k = `${x.store} ${x.sku} ${x.replica}`;
+      const had = e.get(k);
+      e.set(k, had ? { ...had, p: Math.max(had.p, x.p), n: Math.max(had.n, x.n) } : { ...x });
+    }
+    for (const x of d.transfers) {
+      const k = `${x.store} ${x.sku} ${x.from} ${x.to}`;
+      const had = t.get(k);
+      if (x.amount > (had?.amount ?? 0)) t.set(k, { ...x });
+    }
+    for (const x of d.reservations) {
+      const k = `${x.store} ${x.id}`;
+      const had = r.get(k);
+      if (!had || statusRank(x.status) > statusRank(had.status)) r.set(k, { ...x });
+    }
+  }
+  return sortDelta({ entries: [...e.values()], transfers: [...t.values()], reservations: [...r.values()] });
+}
+
+async function until(cond: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** InventoryStore (inventory-store.ts): commit, loadState, changesSince, events, sync positions, subscribe. */
+export function runInventoryStoreTests(name: string, target: StorageTestTarget): void {
+  describe(`InventoryStore on ${name}`, () => {
+    const { openStore, migrated } = useStorage(target);
+
+    it('accepts an identical resent event, refuses one with the same id and other content (event_conflict), changing nothing', async () => {
+      const s = await migrated();
+      await s.inventory.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2)])]);
+      expect((await s.inventory.commit([item({}, [sale(A, 1), sale(A, 2)])])).eventsInserted).toBe(0);
+      await expect(s.inventory.commit([item({ entries: [entry(S1, K1, A, 9, 0)] }, [sale(A, 2, { qty: 3 }), sale(A, 3)])])).rejects.toMatchObject({
+        code: 'event_conflict',
+        eventIds: [eventIdFor(A, 2)],
+      });
+      expect(await s.inventory.eventCount(S1)).toBe(2);
+      const loaded = await s.inventory.loadState();
+      expect(loaded.delta.entries).toEqual([entry(S1, K1, A, 5, 0)]);
+    });
+
+    it('max-merges entries and transfers: lower values never win, repeats are idempotent', async () => {
+      const s = await migrated();
+      const first = item({
+        entries: [entry(S1, K1, A, 5, 2), entry(S1, K1, B, 1, 0)],
+        transfers: [transfer(S1, K1, A, B, 3)],
+      });
+      await s.inventory.commit([first]);
+      // lower p, higher n; lower transfer; and within one commit two versions of one key
+      await s.inventory.commit([
+        item({ entries: [entry(S1, K1, A, 3, 4)], transfers: [transfer(S1, K1, A, B, 1)] }),
+        item({ entries: [entry(S1, K1, A, 4, 3), entry(S1, K1, B, 0, 7)], transfers: [transfer(S1, K1, A, B, 2)] }),
+      ]);
+      await s.inventory.commit([first]);
+      await s.inventory.commit([first]);
+      const { delta: loaded } = await s.inventory.loadState();
+      expect(sortDelta(loaded)).toEqual({
+        entries: [entry(S1, K1, A, 5, 4), entry(S1, K1, B, 1, 7)],
+        transfers: [transfer(S1, K1, A, B, 3)],
+        reservations: [],
+      });
+    });
+
+    it('never moves a reservation status backwards (across commits and within one)', async () => {
+      const s = await migrated();
+      await s.inventory.commit([item({ reservations: [hold('r1', 'active'), hold('r2', 'active'), hold('r3', 'released')] })]);
+      await s.inventory.commit([item({ reservations: [hold('r1', 'committed'), hold('r2', 'released')] })]);
+      await s.inventory.commit([item({ reservations: [hold('r1', 'active'), hold('r2', 'active'), hold('r3', 'active')] })]);
+      await s.inventory.commit([item({ reservations: [hold('r1', 'released'), hold('r2', 'committed')] })]);
+      // one commit bringing a later and an earlier status of the same hold
+      await s.inventory.commit([item({ reservations: [hold('r4', 'committed')] }), item({ reservations: [hold('r4', 'active')] })]);
+      const { delta: loaded } = await s.inventory.loadState();
+      expect(sortDelta(loaded).reservations.map((r) => [r.id, r.status])).toEqual([
+        ['r1', 'committed'],
+        ['r2', 'committed'],
+        ['r3', 'released'],
+        ['r4', 'committed'],
+      ]);
+      expect(loaded.reservations.find((r) => r.id === 'r1')).toEqual(hold('r1', 'committed'));
+    });
+
+    it('stores each event once, across commits and within one, and counts only new ones', async () => {
+      const s = await migrated();
+      const e1 = sale(A, 1, { idempotencyKey: 'pos-1', terminal: 'till-2', forced: true });
+      const e2 = sale(A, 2, { type: 'adjustment', qty: -3, reason: 'damaged', count: 9 });
+      const e3 = sale(B, 1, { type: 'hold', reservationId: reservationId('r1'), expiresAt: 1_700_000_900_000 });
+      const e4 = sale(A, 3, { type: 'rights_transfer', qty: 2, to: B, forced: false, idempotencyKey: null });
+      expect((await s.inventory.commit([item({}, [e1, e2])])).eventsInserted).toBe(2);
+      expect((await s.inventory.commit([item({}, [e1, e2, e3])])).eventsInserted).toBe(1);
+      // the same event twice in one item and in two items of one commit
+      expect((await s.inventory.commit([item({}, [e4, e4, e1]), item({}, [e4, e3])])).eventsInserted).toBe(1);
+      expect((await s.inventory.commit([item({}, [e1, e2, e3, e4])])).eventsInserted).toBe(0);
+      const other: InventoryEvent = { ...sale(A, 9), id: eventIdFor(A, 9), store: S2 };
+      expect((await s.inventory.commit([item({}, [other])])).eventsInserted).toBe(1);
+
+      expect(await s.inventory.eventCount()).toBe(5);
+      expect(await s.inventory.eventCount(S1)).toBe(4);
+      expect(await s.inventory.eventCount(S2)).toBe(1);
+      expect(await s.inventory.eventCount(storeId('nowhere'))).toBe(0);
+
+      // (replica, seq) order, paged; optional fields round-trip (null/false come back absent)
+      const { forced: _f, idempotencyKey: _k, ...e4Back } = e4;
+      const all = [e1, e2, e4Back, e3];
+      expect(await s.inventory.events(S1, null, 10)).toEqual(all);
+      const page1 = await s.inventory.events(S1, null, 2);
+      expect(page1).toEqual([e1, e2]);
+      const last = page1[1]!;
+      expect(await s.inventory.events(S1, { replica: last.replica, seq: last.seq }, 2)).toEqual([e4Back, e3]);
+      expect(await s.inventory.events(S1, { replica: B, seq: 1 }, 2)).toEqual([]);
+      expect(await s.inventory.events(S2, null, 10)).toEqual([other]);
+    });
+
+    it('advances a replica’s sync position and never moves it back', async () => {
+      const s = await migrated();
+      expect(await s.inventory.syncPosition(A)).toBeNull();
+      // B's events in A's batch do not count for A
+      await s.inventory.commit([item({}, [sale(A, 1), sale(A, 2), sale(A, 3), sale(B, 7)], { replica: A, store: S1, at: 1000 })]);
+      expect(await s.inventory.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 3, lastBatchAt: 1000 });
+      // an old batch arriving late
+      await s.inventory.commit([item({}, [sale(A, 2)], { replica: A, store: S1, at: 900 })]);
+      expect(await s.inventory.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 3, lastBatchAt: 1000 });
+      // two batches of A (and one of B) in one commit
+      await s.inventory.commit([
+        item({}, [sale(A, 5)], { replica: A, store: S1, at: 1200 }),
+        item({}, [sale(A, 4)], { replica: A, store: S1, at: 1100 }),
+        item({}, [sale(B, 1)], { replica: B, store: S1, at: 1150 }),
+      ]);
+      expect(await s.inventory.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 5, lastBatchAt: 1200 });
+      expect(await s.inventory.syncPosition(B)).toEqual({ replica: B, store: S1, lastEventSeq: 1, lastBatchAt: 1150 });
+      // an empty batch records the time only
+      await s.inventory.commit([item({}, [], { replica: A, store: S1, at: 1300 })]);
+      expect(await s.inventory.syncPosition(A)).toEqual({ replica: A, store: S1, lastEventSeq: 5, lastBatchAt: 1300 });
+    });
+
+    it('loadState returns exactly the merged entries (paged reads, chunked writes)', async () => {
+      const s = await migrated({ pageRows: 7, chunkRows: 5 });
+      const replicas = [A, B, H];
+      const deltas: Delta[] = [];
+      let seed = 42;
+      const rnd = (n: number): number => {
+        // mulberry32
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) % n;
+      };
+      const statuses: ReservationStatus[] = ['active', 'released', 'committed'];
+      for (let c = 0; c < 12; c++) {
+        const items: CommitItem[] = [];
+        for (let i = 0; i < 3; i++) {
+          const d = delta({});
+          for (let j = 0; j < 8; j++) {
+            const st = [S1, S2][rnd(2)]!;
+            const k = sku(`SKU-${rnd(6)}`);
+            const r = replicas[rnd(3)]!;
+            d.entries.push(entry(st, k, r, rnd(50), rnd(50)));
+            if (rnd(3) === 0) d.transfers.push(transfer(st, k, r, replicas[(replicas.indexOf(r) + 1) % 3]!, 1 + rnd(20)));
+            if (rnd(4) === 0) d.reservations.push({ ...hold(`r${rnd(10)}`, statuses[rnd(3)]!), store: st });
+          }
+          deltas.push(d);
+          items.push({ delta: d, events: [] });
+        }
+        await s.inventory.commit(items);
+      }
+      const expected = modelMerge(deltas);
+      const loaded = await s.inventory.loadState();
+      expect(expected.entries.length).toBeGreaterThan(20);
+      expect(sortDelta(loaded.delta)).toEqual(expected);
+      // a second store instance reading the same database agrees
+      const again = await (await openStore({ pageRows: 1000 })).inventory.loadState();
+      expect(sortDelta(again.delta)).toEqual(expected);
+      expect(again.changeId).toBe(loaded.changeId);
+    });
+
+    it('changesSince returns only what newer commits changed; change ids increase', async () => {
+      const s = await migrated();
+      const empty = await s.inventory.loadState();
+      expect(empty).toEqual({ delta: delta({}), changeId: 0 });
+      const c1 = await s.inventory.commit([item({ entries: [entry(S1, K1, A, 1, 0), entry(S1, K2, A, 4, 0)], reservations: [hold('r1', 'active')] })]);
+      const c2 = await s.inventory.commit([item({ entries: [entry(S1, K1, A, 2, 0)], transfers: [transfer(S1, K1, A, B, 1)] })]);
+      // changes nothing (lower values, same status): no row gets c3
+      const c3 = await s.inventory.commit([item({ entries: [entry(S1, K2, A, 3, 0)], reservations: [hold('r1', 'active')] })]);
+      const c4 = await s.inventory.commit([item({ reservations: [hold('r1', 'released')] }, [sale(A, 1)])]);
+      const ids = [c1, c2, c3, c4].map((c) => c.changeId);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      expect(new Set(ids).size).toBe(4);
+
+      expect(await s.inventory.changesSince(c1.changeId)).toEqual({
+        delta: { entries: [entry(S1, K1, A, 2, 0)], transfers: [transfer(S1, K1, A, B, 1)], reservations: [hold('r1', 'released')] },
+        changeId: c4.changeId,
+      });
+      expect(await s.inventory.changesSince(c2.changeId)).toEqual({ delta: delta({ reservations: [hold('r1', 'released')] }), changeId: c4.changeId });
+      expect(await s.inventory.changesSince(c4.changeId)).toEqual({ delta: delta({}), changeId: c4.changeId });
+      const all = await s.inventory.changesSince(0);
+      expect(sortDelta(all.delta)).toEqual(sortDelta((await s.inventory.loadState()).delta));
+      expect((await s.inventory.loadState()).changeId).toBe(c4.changeId);
+    });
+
+    it('subscribe hears every commit, those made through another store instance included', async () => {
+      const writer = await migrated();
+      const reader = await openStore();
+      const heard: number[] = [];
+      const off = await reader.inventory.subscribe((id) => heard.push(id));
+      const c1 = await writer.inventory.commit([item({ entries: [entry(S1, K1, A, 1, 0)] })]);
+      await until(() => heard.includes(c1.changeId));
+      const own = await reader.inventory.commit([item({ entries: [entry(S1, K1, B, 1, 0)] })]);
+      const c2 = await writer.inventory.commit([item({ entries: [entry(S1, K1, A, 2, 0)] })]);
+      await until(() => heard.includes(c2.changeId));
+      expect(heard).toEqual([c1.changeId, own.changeId, c2.changeId]);
+      // a rolled-back commit notifies nobody
+      await expect(writer.inventory.commit([item({ reservations: [hold('bad', 'bogus' as ReservationStatus)] })])).rejects.toThrow();
+      const c3 = await writer.inventory.commit([]);
+      await until(() => heard.includes(c3.changeId));
+      expect(heard).toHaveLength(4);
+      // two subscribers share the listener; the last unsubscribe stops it
+      const second: number[] = [];
+      const off2 = await reader.inventory.subscribe((id) => second.push(id));
+      const c4 = await writer.inventory.commit([]);
+      await until(() => heard.includes(c4.changeId) && second.includes(c4.changeId));
+      await off();
+      const c5 = await writer.inventory.commit([]);
+      await until(() => second.includes(c5.changeId));
+      await off2();
+      const c6 = await writer.inventory.commit([]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(heard).not.toContain(c5.changeId);
+      expect(second).not.toContain(c6.changeId);
+    });
+
+    it('parallel commits from two store instances all land, with distinct increasing change ids', async () => {
+      const s1 = await migrated();
+      const s2 = await openStore();
+      const base = (await s1.inventory.commit([])).changeId;
+      const commitsOf = (s: HubStorage, who: typeof A) =>
+        Array.from({ length: 10 }, (_, i) =>
+          s.inventory.commit([
+            item({ entries: [entry(S1, sku(`P-${who}-${i}`), who, i + 1, 0)] }, [sale(who, i + 1)], { replica: who, store: S1, at: i + 1 }),
+          ]),
+        );
+      const results = await Promise.all([...commitsOf(s1, A), ...commitsOf(s2, B)]);
+      const ids = results.map((r) => r.changeId);
+      expect(new Set(ids).size).toBe(20);
+      for (const id of ids) expect(id).toBeGreaterThan(base);
+      expect(results.every((r) => r.eventsInserted === 1)).toBe(true);
+      expect(await s2.inventory.eventCount(S1)).toBe(20);
+      expect((await s1.inventory.syncPosition(A))?.lastEventSeq).toBe(10);
+      expect((await s2.inventory.syncPosition(B))?.lastEventSeq).toBe(10);
+      // each entry carries the id of the commit that wrote it, all visible in order
+      const since = await s2.inventory.changesSince(base);
+      expect(since.delta.entries).toHaveLength(20);
+      expect(since.changeId).toBe(Math.max(...ids));
+      const after = (await s1.inventory.commit([])).changeId;
+      expect(after).toBeGreaterThan(Math.max(...ids));
+    });
+  });
+}
