@@ -124,6 +124,15 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX events_replica_seq;
   ALTER TABLE events ADD PRIMARY KEY (store_id, replica_id, seq);
   `,
+  // Reservations are keyed by (owner, id): ids are unique per owner only, so
+  // two replicas' holds may share an id (docs/decisions.md). A hold's lapse
+  // is recorded as status 'expired'.
+  `
+  ALTER TABLE reservations DROP CONSTRAINT reservations_pkey;
+  ALTER TABLE reservations ADD PRIMARY KEY (store_id, owner, id);
+  ALTER TABLE reservations DROP CONSTRAINT IF EXISTS reservations_status_check;
+  ALTER TABLE reservations ADD CONSTRAINT reservations_status_check CHECK (status IN ('active', 'expired', 'released', 'committed'));
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -26,7 +26,7 @@ export interface SqlInventoryStoreOptions {
 }
 
 const STATUS_RANK_SQL = (col: string): string =>
-  `(CASE ${col} WHEN 'active' THEN 0 WHEN 'released' THEN 1 ELSE 2 END)`;
+  `(CASE ${col} WHEN 'active' THEN 0 WHEN 'expired' THEN 1 WHEN 'released' THEN 2 ELSE 3 END)`;
 
 const UPSERT_COUNTERS = `
   INSERT INTO counter_entries AS t (store_id, sku, replica_id, p, n, change_id)
@@ -48,7 +48,7 @@ const UPSERT_RESERVATIONS = `
   INSERT INTO reservations AS t (store_id, id, sku, owner, qty, expires_at, status, change_id)
   SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, $8::int8
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[]) AS u(s, i, k, o, q, e, st)
-  ON CONFLICT (store_id, id) DO UPDATE
+  ON CONFLICT (store_id, owner, id) DO UPDATE
     SET status = EXCLUDED.status, change_id = EXCLUDED.change_id
     WHERE ${STATUS_RANK_SQL('EXCLUDED.status')} > ${STATUS_RANK_SQL('t.status')}
       -- only the owner moves its record: a record under the same id that
@@ -212,7 +212,7 @@ function coalesce(items: readonly CommitItem[]): Coalesced {
       else if (t.amount > had.amount) had.amount = t.amount;
     }
     for (const r of item.delta.reservations) {
-      const key = `${r.store} ${r.id}`;
+      const key = `${r.store} ${r.owner} ${r.id}`;
       const had = c.reservations.get(key);
       if (had === undefined || statusRank(r.status) > statusRank(had.status)) c.reservations.set(key, r);
     }
@@ -330,7 +330,7 @@ export class SqlInventoryStore implements InventoryStore {
       await this.pages<ReservationRow>(
         tx,
         'SELECT store_id, id, sku, owner, qty, expires_at, status, change_id FROM reservations',
-        ['store_id', 'id'],
+        ['store_id', 'owner', 'id'],
         (r) => delta.reservations.push(toReservation(r)),
       );
       const [max] = await tx.query<{ id: number }>(MAX_CHANGE_ID);
