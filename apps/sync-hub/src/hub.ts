@@ -12,6 +12,7 @@ import { openHubStorage } from './store/sql-hub-storage.js';
 import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
 import { SyncServer } from './sync/sync-server.js';
+import { createSelling } from './selling/selling.js';
 
 export interface HubOptions {
   host?: string;
@@ -24,6 +25,10 @@ export interface HubOptions {
   log?: Logger;
   heartbeatMs?: number;
   helloTimeoutMs?: number;
+  /** The time of the selling side (hold expiry); tests inject one. */
+  clock?: () => number;
+  /** How often lapsed holds are recorded expired (default 1 s). */
+  sweepEveryMs?: number;
 }
 
 export interface RunningHub {
@@ -82,7 +87,21 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   await feed.catchUp();
 
   const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs });
-  const app = createHubApp({ storage, state, committer, sync, hubReplica: replica });
+  const ownPosition = await inventory.syncPosition(replica);
+  const selling = createSelling({
+    selling: storage.selling,
+    notices: storage.notices,
+    state,
+    committer,
+    me: replica,
+    lastEventSeq: ownPosition?.lastEventSeq ?? 0,
+    clock: opts.clock ?? Date.now,
+    log,
+    storeForToken: (hash) => access.storeForToken(hash),
+    audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }),
+  });
+  await selling.start(opts.sweepEveryMs);
+  const app = createHubApp({ storage, state, committer, sync, hubReplica: replica, clock: opts.clock, mountSelling: (a, auth) => selling.mount(a, auth) });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
@@ -109,6 +128,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
           server.close(() => r());
           server.closeAllConnections();
         });
+        await selling.stop();
         await committer.close();
         await feed.stop();
         await storage.close();

@@ -4,7 +4,7 @@ import type { HubStorage } from './store/hub-storage.js';
 export interface ReplicaReport {
   replica: ReplicaId;
   events: number;
-  /** Highest event seq stored; with gaps below it the backfill is not finished. */
+  /** Highest event seq stored (over every store: a hub replica's seqs span stores); with gaps below it the backfill is not finished. */
   lastSeq: number;
   missingSeqs: number;
   /** The missing seqs below lastSeq, as inclusive [from, to] ranges. */
@@ -33,38 +33,60 @@ export async function verifyStores({ inventory, access }: Pick<HubStorage, 'inve
   state.applyDelta(loaded.delta);
   // Stores with events but no entries yet are verified too.
   const stores = only !== undefined ? [only] : [...new Set([...state.storeIds(), ...(await access.listStores()).map((x) => x.storeId)])].sort();
+  // A hub replica writes to many stores under one seq sequence, so a
+  // replica's gaps are judged over its whole log, not per store.
+  const seqsOf = new Map<ReplicaId, number[]>();
+  for (const s of stores) {
+    for await (const page of eventPages(inventory, s)) {
+      for (const e of page) {
+        let list = seqsOf.get(e.replica);
+        if (!list) seqsOf.set(e.replica, (list = []));
+        list.push(e.seq);
+      }
+    }
+  }
+  const gaps = new Map<ReplicaId, { lastSeq: number; missingSeqs: number; missingRanges: [number, number][] }>();
+  for (const [replica, seqs] of seqsOf) {
+    seqs.sort((a, b) => a - b);
+    const missingRanges: [number, number][] = [];
+    let next = 1;
+    for (const q of seqs) {
+      if (q > next) missingRanges.push([next, q - 1]);
+      next = q + 1;
+    }
+    const lastSeq = seqs[seqs.length - 1]!;
+    gaps.set(replica, { lastSeq, missingSeqs: lastSeq - seqs.length, missingRanges });
+  }
   const reports: StoreReport[] = [];
   for (const s of stores) {
     const byReplica = new Map<ReplicaId, InventoryEvent[]>();
-    let after: { replica: string; seq: number } | null = null;
-    for (;;) {
-      const page = await inventory.events(s, after, 10_000);
-      if (page.length === 0) break;
+    for await (const page of eventPages(inventory, s)) {
       for (const e of page) {
         let list = byReplica.get(e.replica);
         if (!list) byReplica.set(e.replica, (list = []));
         list.push(e);
       }
-      const last = page[page.length - 1]!;
-      after = { replica: last.replica, seq: last.seq };
     }
     const replicas: ReplicaReport[] = [];
     for (const [replica, events] of [...byReplica].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const lastSeq = events[events.length - 1]!.seq;
-      const missingSeqs = lastSeq - events.length;
-      const missingRanges: [number, number][] = [];
-      let next = 1;
-      for (const e of events) {
-        if (e.seq > next) missingRanges.push([next, e.seq - 1]);
-        next = e.seq + 1;
-      }
       const storedDigest = digestOf(deltaOf(state.toDelta(s), replica));
       const foldedDigest = digestOf(foldEvents(events).entriesOf(replica, s));
-      replicas.push({ replica, events: events.length, lastSeq, missingSeqs, missingRanges, matches: storedDigest === foldedDigest, storedDigest, foldedDigest });
+      replicas.push({ replica, events: events.length, ...gaps.get(replica)!, matches: storedDigest === foldedDigest, storedDigest, foldedDigest });
     }
     reports.push({ store: s, ok: replicas.every((r) => r.matches || r.missingSeqs > 0), replicas });
   }
   return reports;
+}
+
+async function* eventPages(inventory: HubStorage['inventory'], store: StoreId): AsyncGenerator<InventoryEvent[]> {
+  let after: { replica: string; seq: number } | null = null;
+  for (;;) {
+    const page = await inventory.events(store, after, 10_000);
+    if (page.length === 0) return;
+    yield page;
+    const last = page[page.length - 1]!;
+    after = { replica: last.replica, seq: last.seq };
+  }
 }
 
 /** `[[3, 4], [7, 7]]` → `3-4, 7`. */

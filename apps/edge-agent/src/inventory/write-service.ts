@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { requestHash as hashRequest } from '@scoville/protocol';
 import type { AgentStore } from '../store/agent-store.js';
 import type { AgentInventory, Outcome, WriteContext } from './agent-inventory.js';
 import { GroupCommit } from './group-commit.js';
@@ -87,21 +87,4 @@ export class WriteService {
   close(): void {
     this.commits.close();
   }
-}
-
-function hashRequest(route: string, request: unknown): string {
-  return createHash('sha256').update(route).update('\0').update(stableJson(request)).digest('hex');
-}
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }

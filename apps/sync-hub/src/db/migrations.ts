@@ -133,6 +133,31 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE reservations DROP CONSTRAINT IF EXISTS reservations_status_check;
   ALTER TABLE reservations ADD CONSTRAINT reservations_status_check CHECK (status IN ('active', 'expired', 'released', 'committed'));
   `,
+  // Online selling: the answers promised under idempotency keys and the
+  // storefront carts, both written in the same transaction as the holds and
+  // events they describe (CommitItem.records). Keyed by their own ids: a
+  // cart's store is a column (a cart is looked up by id alone).
+  `
+  CREATE TABLE http_responses (
+    scope         text COLLATE "C" NOT NULL,
+    key           text COLLATE "C" NOT NULL,
+    request_hash  text NOT NULL,
+    status        integer NOT NULL,
+    body          text NOT NULL,
+    at            bigint NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+
+  CREATE TABLE carts (
+    cart_id     text COLLATE "C" PRIMARY KEY,
+    store_id    text COLLATE "C" NOT NULL,
+    owner       text COLLATE "C" NOT NULL,
+    lines       jsonb NOT NULL,
+    expires_at  bigint NOT NULL,
+    created_at  bigint NOT NULL
+  );
+  CREATE INDEX carts_store ON carts (store_id, expires_at);
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -3,6 +3,13 @@ import { bearer, hashSecret } from '../auth/tokens.js';
 import type { AccessStore, ApiRole } from '../store/access-store.js';
 import { errorResponse } from './errors.js';
 
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The id of the API key that authorised the request (idempotency scope, audit actor). */
+    apiKeyId: string;
+  }
+}
+
 const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
 
 /**
@@ -11,7 +18,7 @@ const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
  * revoked key stops working within `ttlMs`.
  */
 export function apiKeyAuth(store: AccessStore, ttlMs = 10_000) {
-  const cache = new Map<string, { role: ApiRole | null; until: number }>();
+  const cache = new Map<string, { id: string | null; role: ApiRole | null; until: number }>();
   /** `allowQuery`: also accept `?key=` (for EventSource, which cannot send headers). */
   return (need: ApiRole, allowQuery = false): MiddlewareHandler =>
     async (c, next) => {
@@ -22,12 +29,13 @@ export function apiKeyAuth(store: AccessStore, ttlMs = 10_000) {
       let hit = cache.get(hash);
       if (!hit || hit.until < now) {
         const rec = await store.apiKeyForHash(hash);
-        hit = { role: rec && rec.revokedAt === null ? rec.role : null, until: now + ttlMs };
+        hit = rec && rec.revokedAt === null ? { id: rec.id, role: rec.role, until: now + ttlMs } : { id: null, role: null, until: now + ttlMs };
         if (cache.size > 10_000) cache.clear();
         cache.set(hash, hit);
       }
       if (hit.role === null) return errorResponse(c, 401, 'unauthorized', 'unknown or revoked API key');
       if (RANK[hit.role] < RANK[need]) return errorResponse(c, 403, 'forbidden', `this route needs a ${need} key, yours is ${hit.role}`);
+      c.set('apiKeyId', hit.id!);
       await next();
     };
 }

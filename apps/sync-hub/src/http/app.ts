@@ -16,6 +16,8 @@ export interface HubAppDeps {
   sync: SyncServer;
   hubReplica: string;
   clock?: () => number;
+  /** Mounts the selling routes (carts, updates, transfers) with this app's key auth. */
+  mountSelling?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
 }
 
 /** The hub's HTTP API. Reads come from memory (committed state only). */
@@ -91,6 +93,8 @@ export function createHubApp(deps: HubAppDeps): Hono {
   app.get('/status', auth('read'), (c) =>
     c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), online: deps.sync.connected() }),
   );
+
+  deps.mountSelling?.(app, auth);
 
   mountDashboard(app, { state: deps.state, sync: deps.sync, committer: deps.committer, auth: auth('read', true), clock });
 

@@ -1,6 +1,7 @@
 import type { AccessStore } from './access-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { InventoryStore } from './inventory-store.js';
+import type { SellingStore } from './selling-store.js';
 
 /**
  * The hub's durable storage (PostgreSQL, or PGlite embedded), one small
@@ -9,7 +10,10 @@ import type { InventoryStore } from './inventory-store.js';
  * - `inventory` (inventory-store.ts): CRDT entries, events, sync positions,
  *   group commit and change notifications;
  * - `access` (access-store.ts): stores and their tokens, replicas, API keys;
- * - `audit` (audit-store.ts): the audit trail.
+ * - `audit` (audit-store.ts): the audit trail;
+ * - `selling` (selling-store.ts): stored answers of idempotent writes and
+ *   storefront carts (written by `inventory.commit`, read here);
+ * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
  * concern's tables up to date (apps/sync-hub/src/db/migrations.ts), `close`
@@ -20,8 +24,17 @@ export interface HubStorage {
   readonly inventory: InventoryStore;
   readonly access: AccessStore;
   readonly audit: AuditStore;
+  readonly selling: SellingStore;
+  readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Messages between hub processes on one database (Postgres NOTIFY; delivered after the sender's statement). */
+export interface Notices {
+  /** `channel`: a plain lowercase identifier. Resolves once listening; returns the unlisten function. */
+  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { Delta, InventoryEvent, ReplicaId, StoreId } from '@scoville/crdt-inventory';
+import type { CommitRecords } from './selling-store.js';
 
 /**
  * The hub's merged inventory, durable (PostgreSQL, or PGlite embedded): CRDT
@@ -34,6 +35,8 @@ export interface CommitItem {
    * replica (never lower than before), lastBatchAt becomes `at` (same).
    */
   from?: { replica: ReplicaId; store: StoreId; at: number };
+  /** Rows of the selling side (stored answers, carts) that must commit with this delta. */
+  records?: CommitRecords;
 }
 
 export interface CommitResult {

@@ -4,6 +4,7 @@ import type { HubStorage } from './hub-storage.js';
 import { SqlAccessStore } from './sql-access-store.js';
 import { SqlAuditStore } from './sql-audit-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
+import { SqlSellingStore } from './sql-selling-store.js';
 
 /** `now` also stamps the rows of schema_migrations. */
 export type HubStorageOptions = SqlInventoryStoreOptions;
@@ -19,6 +20,13 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     inventory,
     access: new SqlAccessStore(client),
     audit: new SqlAuditStore(client),
+    selling: new SqlSellingStore(client),
+    notices: {
+      listen: (channel, cb) => client.listen(channel, cb),
+      async notify(channel, payload) {
+        await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      },
+    },
     async migrate() {
       await migrate(client, opts.now);
     },

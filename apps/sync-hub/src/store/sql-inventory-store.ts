@@ -8,6 +8,7 @@ import {
   type StoreId,
   type TransferEntry,
 } from '@scoville/crdt-inventory';
+import { writeCommitRecords } from './sql-selling-store.js';
 import { COMMIT_LOCK_KEY } from '../db/migrations.js';
 import type { SqlClient, SqlTx } from '../db/sql-client.js';
 import { chunks, columnsOf } from '../db/unnest.js';
@@ -286,6 +287,8 @@ export class SqlInventoryStore implements InventoryStore {
         const ps = [...c.positions.values()];
         await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);
       }
+      const records = items.flatMap((i) => (i.records ? [i.records] : []));
+      if (records.length > 0) await writeCommitRecords(tx, records);
       // Delivered to listeners when (and only if) this transaction commits.
       await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
       return { changeId: id, eventsInserted };

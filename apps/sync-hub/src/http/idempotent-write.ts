@@ -1,0 +1,78 @@
+import { requestHash } from '@scoville/protocol';
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { HubSeller } from '../selling/hub-seller.js';
+import type { SellerBatch } from '../selling/seller-batch.js';
+import type { SellOutcome } from '../selling/sell-error.js';
+import type { SellingStore } from '../store/selling-store.js';
+import { errorResponse } from './errors.js';
+
+export interface WriteRequest<T> {
+  /** Whose keys these are (`key:<api key id>`, `store:<id>`): one caller's key never replays another's answer. */
+  scope: string;
+  idempotencyKey: string;
+  /** Route name + the validated body: what the key is bound to. */
+  route: string;
+  request: unknown;
+  status: 200 | 201;
+  run: (b: SellerBatch) => SellOutcome<T>;
+  /**
+   * Called once when the job is refused for lack of stock, before the
+   * refusal is answered; true means "try once more" (rights were borrowed).
+   */
+  retryOnShort?: (refusal: SellOutcome<T> & { ok: false }) => Promise<boolean>;
+}
+
+/**
+ * The hub's one path for a write that promises something:
+ * validate (done by the caller) → idempotency → group commit → answer.
+ *
+ * A success is stored under its key in the same transaction as what it
+ * promises and replayed byte for byte (`Idempotent-Replayed: true`); the
+ * same key with another request is 422; refusals are not stored (a retry
+ * is judged afresh). Concurrent requests with one key wait for the first.
+ */
+export function idempotentWriter(seller: HubSeller, store: SellingStore) {
+  const inflight = new Map<string, Promise<unknown>>();
+  return async function write<T>(c: Context, req: WriteRequest<T>): Promise<Response> {
+    const slotKey = `${req.scope}\0${req.idempotencyKey}`;
+    const hash = requestHash(req.route, req.request);
+    for (;;) {
+      const earlier = inflight.get(slotKey);
+      if (earlier === undefined) break;
+      await earlier.catch(() => undefined);
+    }
+    let release!: () => void;
+    inflight.set(
+      slotKey,
+      new Promise<void>((r) => {
+        release = r;
+      }),
+    );
+    try {
+      const prior = await store.response(req.scope, req.idempotencyKey);
+      if (prior !== null) {
+        if (prior.requestHash !== hash) {
+          return errorResponse(c, 422, 'idempotency_key_reused', `idempotency key ${req.idempotencyKey} was already used for a different request`);
+        }
+        return replay(prior.body, prior.status, true);
+      }
+      const slot = { scope: req.scope, key: req.idempotencyKey, requestHash: hash, status: req.status };
+      let outcome = await seller.submit(req.run, slot);
+      if (!outcome.ok && outcome.error.code === 'insufficient_stock' && req.retryOnShort && (await req.retryOnShort(outcome))) {
+        outcome = await seller.submit(req.run, slot);
+      }
+      if (!outcome.ok) return errorResponse(c, outcome.error.status, outcome.error.code, outcome.error.message, outcome.error.details);
+      return replay(JSON.stringify(outcome.value), req.status, false);
+    } finally {
+      inflight.delete(slotKey);
+      release();
+    }
+  };
+}
+
+function replay(body: string, status: number, replayed: boolean): Response {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (replayed) headers['idempotent-replayed'] = 'true';
+  return new Response(body, { status: status as ContentfulStatusCode, headers });
+}

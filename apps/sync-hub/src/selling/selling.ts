@@ -1,0 +1,72 @@
+import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { mountSellingRoutes } from '../http/selling-routes.js';
+import type { Logger } from '../log.js';
+import type { HubState } from '../state/hub-state.js';
+import type { Notices } from '../store/hub-storage.js';
+import type { SellingStore } from '../store/selling-store.js';
+import type { HubCommitter } from '../sync/hub-committer.js';
+import { CartDirectory } from './cart-directory.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
+import { HubSeller } from './hub-seller.js';
+import { PeerLink } from './peer-link.js';
+
+export interface SellingDeps {
+  selling: SellingStore;
+  notices: Notices;
+  state: HubState;
+  committer: HubCommitter;
+  me: ReplicaId;
+  /** Highest event seq of this replica already stored (0: none). */
+  lastEventSeq: number;
+  clock: () => number;
+  log: Logger;
+  storeForToken: (tokenHash: string) => Promise<StoreId | null>;
+  audit: (actor: string, action: string, detail: Record<string, unknown>) => Promise<void>;
+}
+
+/** The hub's selling side, wired: seller, carts, expiry sweep, routes. */
+export function createSelling(deps: SellingDeps) {
+  const selling = deps.selling;
+  const carts = new CartDirectory(selling);
+  const seller = new HubSeller({
+    state: deps.state,
+    committer: deps.committer,
+    me: deps.me,
+    firstSeq: deps.lastEventSeq + 1,
+    clock: deps.clock,
+    log: deps.log,
+    onCommitted: (b) => {
+      for (const cart of b.carts) carts.remember(cart);
+    },
+  });
+  const sweeper = new ExpirySweeper(deps.state, seller, deps.me, deps.clock, deps.log);
+  // The hub replicas change only when a hub process starts: a short cache is plenty.
+  let replicas: { at: number; ids: Promise<ReplicaId[]> } | null = null;
+  const hubReplicas = () => {
+    if (replicas === null || deps.clock() - replicas.at > 5_000) replicas = { at: deps.clock(), ids: selling.hubReplicas().catch(() => []) };
+    return replicas.ids;
+  };
+  const peers = new PeerLink({ notices: deps.notices, state: deps.state, seller, carts, me: deps.me, hubReplicas, log: deps.log });
+  carts.usePeers(peers);
+  return {
+    seller,
+    carts,
+    sweeper,
+    selling,
+    mount(app: Hono, auth: (need: 'read' | 'reserve' | 'admin') => MiddlewareHandler): void {
+      mountSellingRoutes(app, { seller, selling, carts, state: deps.state, storeForToken: deps.storeForToken, audit: deps.audit, auth, clock: deps.clock });
+    },
+    async start(sweepEveryMs = 1_000): Promise<void> {
+      await peers.start();
+      sweeper.start(sweepEveryMs);
+    },
+    async stop(): Promise<void> {
+      sweeper.stop();
+      await peers.stop();
+      await seller.close();
+    },
+  };
+}
+
+export type Selling = ReturnType<typeof createSelling>;

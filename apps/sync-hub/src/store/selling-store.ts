@@ -1,0 +1,54 @@
+import type { ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+
+/**
+ * What the hub's selling side (carts, `POST /inventory/updates`, transfers)
+ * keeps beside the CRDT: the answers promised under idempotency keys and the
+ * carts' lines. Both are written by `InventoryStore.commit` in the SAME
+ * transaction as the holds and events they describe (`CommitItem.records`),
+ * so an answer is stored if and only if what it promises is; this interface
+ * only reads them back.
+ */
+
+/** A 2xx answer stored under an idempotency key, replayed byte for byte. */
+export interface StoredResponse {
+  /** Who may replay it: `key:<api key id>` or `store:<store id>`. Keys of different callers never collide. */
+  scope: string;
+  key: string;
+  /** SHA-256 of the canonical request: the same key with another body is refused (422). */
+  requestHash: string;
+  status: number;
+  body: string;
+  at: number;
+}
+
+export interface CartLineRow {
+  sku: Sku;
+  qty: number;
+  /** The CRDT hold carrying this line (`${cartId}.${n}`), owned by `owner`. */
+  holdId: string;
+}
+
+/** A storefront cart: one CRDT hold per line, all at one store, owned by one hub replica. */
+export interface CartRow {
+  id: string;
+  store: StoreId;
+  owner: ReplicaId;
+  lines: CartLineRow[];
+  expiresAt: number;
+  createdAt: number;
+}
+
+/** Rows a commit writes beside the CRDT delta and the events. */
+export interface CommitRecords {
+  responses?: StoredResponse[];
+  carts?: CartRow[];
+}
+
+export interface SellingStore {
+  /** The stored answer for (scope, key), or null. */
+  response(scope: string, key: string): Promise<StoredResponse | null>;
+  /** A cart by id (any hub replica's), or null. */
+  cart(id: string): Promise<CartRow | null>;
+  /** Replica ids of every hub process registered on this database. */
+  hubReplicas(): Promise<ReplicaId[]>;
+}

@@ -1,0 +1,70 @@
+import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
+import type { SqlClient, SqlTx } from '../db/sql-client.js';
+import type { CartLineRow, CartRow, CommitRecords, SellingStore, StoredResponse } from './selling-store.js';
+
+const INSERT_RESPONSES = `
+  INSERT INTO http_responses (scope, key, request_hash, status, body, at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
+  ON CONFLICT (scope, key) DO NOTHING`;
+
+const INSERT_CARTS = `
+  INSERT INTO carts (cart_id, store_id, owner, lines, expires_at, created_at)
+  SELECT id, store, owner, lines::jsonb, exp, created FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+    AS t(id, store, owner, lines, exp, created)
+  ON CONFLICT (cart_id) DO NOTHING`;
+
+/**
+ * Writes a commit's records inside its transaction (called by the
+ * inventory store's `commit`). A key stored twice keeps its first answer.
+ */
+export async function writeCommitRecords(tx: SqlTx, records: readonly CommitRecords[]): Promise<void> {
+  const responses = records.flatMap((r) => r.responses ?? []);
+  const carts = records.flatMap((r) => r.carts ?? []);
+  if (responses.length > 0) {
+    await tx.query(INSERT_RESPONSES, [
+      responses.map((r) => r.scope),
+      responses.map((r) => r.key),
+      responses.map((r) => r.requestHash),
+      responses.map((r) => r.status),
+      responses.map((r) => r.body),
+      responses.map((r) => r.at),
+    ]);
+  }
+  if (carts.length > 0) {
+    await tx.query(INSERT_CARTS, [
+      carts.map((c) => c.id),
+      carts.map((c) => c.store),
+      carts.map((c) => c.owner),
+      carts.map((c) => JSON.stringify(c.lines)),
+      carts.map((c) => c.expiresAt),
+      carts.map((c) => c.createdAt),
+    ]);
+  }
+}
+
+export class SqlSellingStore implements SellingStore {
+  constructor(private readonly db: SqlClient) {}
+
+  async response(scope: string, key: string): Promise<StoredResponse | null> {
+    const [row] = await this.db.query<{ request_hash: string; status: number; body: string; at: number }>(
+      'SELECT request_hash, status, body, at FROM http_responses WHERE scope = $1 AND key = $2',
+      [scope, key],
+    );
+    return row ? { scope, key, requestHash: row.request_hash, status: row.status, body: row.body, at: row.at } : null;
+  }
+
+  async cart(id: string): Promise<CartRow | null> {
+    const [row] = await this.db.query<{ store_id: string; owner: string; lines: CartLineRow[] | string; expires_at: number; created_at: number }>(
+      'SELECT store_id, owner, lines, expires_at, created_at FROM carts WHERE cart_id = $1',
+      [id],
+    );
+    if (!row) return null;
+    const lines = typeof row.lines === 'string' ? (JSON.parse(row.lines) as CartLineRow[]) : row.lines;
+    return { id, store: row.store_id as StoreId, owner: row.owner as ReplicaId, lines, expiresAt: row.expires_at, createdAt: row.created_at };
+  }
+
+  async hubReplicas(): Promise<ReplicaId[]> {
+    const rows = await this.db.query<{ replica_id: string }>("SELECT replica_id FROM replicas WHERE kind = 'hub' ORDER BY replica_id");
+    return rows.map((r) => r.replica_id as ReplicaId);
+  }
+}
