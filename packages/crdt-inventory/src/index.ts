@@ -9,3 +9,4 @@ export * from './availability.js';
 export * from './events.js';
 export { hash64 } from './hash.js';
 export { checkQty, MAX_TOTAL } from './quantity.js';
+export * from './allocation.js';
