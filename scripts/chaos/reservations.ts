@@ -89,6 +89,8 @@ export class HubReservations implements Workload {
       }
       if (status !== 201 && status !== 200) {
         this.refused++;
+        // The first refusal, so the report says why holds are refused.
+        this.note ||= `first refusal: ${status} ${JSON.stringify(body).slice(0, 200)}`;
       } else {
         this.held++;
         const id = String(body?.id ?? body?.reservationId ?? body?.holdId ?? '');
