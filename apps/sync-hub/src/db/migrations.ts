@@ -158,6 +158,29 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX carts_store ON carts (store_id, expires_at);
   `,
+  // Alerts (store/alert-store.ts), history kept: at most one open alert per
+  // (store, kind, sku), cleared ones stay. alert_writer is the one-row lease
+  // of the hub process that writes alerts (a global directory).
+  `
+  CREATE TABLE alerts (
+    store_id    text COLLATE "C" NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    kind        text COLLATE "C" NOT NULL,
+    sku         text COLLATE "C" NOT NULL,
+    raised_at   bigint NOT NULL,
+    cleared_at  bigint,
+    detail      jsonb NOT NULL,
+    PRIMARY KEY (store_id, id)
+  );
+  CREATE UNIQUE INDEX alerts_open ON alerts (store_id, kind, sku) WHERE cleared_at IS NULL;
+  CREATE INDEX alerts_raised ON alerts (raised_at DESC, id DESC);
+
+  CREATE TABLE alert_writer (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    replica_id  text COLLATE "C" NOT NULL,
+    until       bigint NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,4 +1,5 @@
 import type { AccessStore } from './access-store.js';
+import type { AlertStore } from './alert-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { SellingStore } from './selling-store.js';
@@ -13,6 +14,7 @@ import type { SellingStore } from './selling-store.js';
  * - `audit` (audit-store.ts): the audit trail;
  * - `selling` (selling-store.ts): stored answers of idempotent writes and
  *   storefront carts (written by `inventory.commit`, read here);
+ * - `alerts` (alert-store.ts): operational alerts (oversell), with history;
  * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
@@ -25,6 +27,7 @@ export interface HubStorage {
   readonly access: AccessStore;
   readonly audit: AuditStore;
   readonly selling: SellingStore;
+  readonly alerts: AlertStore;
   readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */

@@ -2,6 +2,7 @@ import { migrate } from '../db/migrations.js';
 import type { SqlClient } from '../db/sql-client.js';
 import type { HubStorage } from './hub-storage.js';
 import { SqlAccessStore } from './sql-access-store.js';
+import { SqlAlertStore } from './sql-alert-store.js';
 import { SqlAuditStore } from './sql-audit-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
 import { SqlSellingStore } from './sql-selling-store.js';
@@ -21,6 +22,7 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     access: new SqlAccessStore(client),
     audit: new SqlAuditStore(client),
     selling: new SqlSellingStore(client),
+    alerts: new SqlAlertStore(client),
     notices: {
       listen: (channel, cb) => client.listen(channel, cb),
       async notify(channel, payload) {

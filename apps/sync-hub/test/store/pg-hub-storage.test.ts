@@ -5,6 +5,7 @@ import { openSqlClient } from '../../src/db/open.js';
 import { openHubStorage } from '../../src/store/sql-hub-storage.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
+import { runAlertStoreTests } from './alert-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
 import { runInventoryStoreTests } from './inventory-store.suite.js';
@@ -26,6 +27,7 @@ runHubStorageTests('PostgreSQL', target);
 runInventoryStoreTests('PostgreSQL', target);
 runAccessStoreTests('PostgreSQL', target);
 runAuditStoreTests('PostgreSQL', target);
+runAlertStoreTests('PostgreSQL', target);
 
 describe('PgClient on PostgreSQL', () => {
   it('survives the server killing its connections: pool recovers, LISTEN reconnects and reports it', async () => {

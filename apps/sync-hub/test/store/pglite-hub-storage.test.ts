@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { createTestPGlite, type TestPGlite } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
+import { runAlertStoreTests } from './alert-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
 import { runInventoryStoreTests } from './inventory-store.suite.js';
@@ -35,3 +36,4 @@ runHubStorageTests('PGlite', target);
 runInventoryStoreTests('PGlite', target);
 runAccessStoreTests('PGlite', target);
 runAuditStoreTests('PGlite', target);
+runAlertStoreTests('PGlite', target);
