@@ -13,6 +13,7 @@ import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
 import { SyncServer } from './sync/sync-server.js';
 import { createSelling } from './selling/selling.js';
+import { OversellMonitor } from './alerts/oversell.js';
 
 export interface HubOptions {
   host?: string;
@@ -80,6 +81,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const state = new HubState();
   const loaded = await inventory.loadState();
   state.apply(loaded.delta);
+  // Oversell alerts: touched counters checked after every committed change (own or another process's).
+  const oversell = new OversellMonitor({ state, alerts: storage.alerts, me: replica, clock: opts.clock ?? Date.now, log });
   const committer = new HubCommitter(inventory, state);
   const feed = new ClusterFeed(inventory, state, committer, log, loaded.changeId);
   await feed.start();
@@ -101,6 +104,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }),
   });
   await selling.start(opts.sweepEveryMs);
+  oversell.start();
   const app = createHubApp({ storage, state, committer, sync, hubReplica: replica, clock: opts.clock, mountSelling: (a, auth) => selling.mount(a, auth) });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));
@@ -131,6 +135,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await selling.stop();
         await committer.close();
         await feed.stop();
+        await oversell.stop();
         await storage.close();
       })()),
   };

@@ -4,13 +4,14 @@ import type { HubState } from '../state/hub-state.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import type { HubCommitter } from '../sync/hub-committer.js';
 import type { SyncServer } from '../sync/sync-server.js';
+import { mountAlertRoutes } from './alert-routes.js';
 import { apiKeyAuth } from './api-keys.js';
 import { errorResponse } from './errors.js';
 import { mountDashboard } from '../dashboard/routes.js';
 
 export interface HubAppDeps {
-  /** Keys and stores (access), and the database's health (ping). */
-  storage: Pick<HubStorage, 'access' | 'ping'>;
+  /** Keys and stores (access), the database's health (ping), alerts (GET /alerts). */
+  storage: Pick<HubStorage, 'access' | 'ping' | 'alerts'>;
   state: HubState;
   committer: HubCommitter;
   sync: SyncServer;
@@ -95,6 +96,8 @@ export function createHubApp(deps: HubAppDeps): Hono {
   );
 
   deps.mountSelling?.(app, auth);
+
+  mountAlertRoutes(app, { alerts: deps.storage.alerts, auth: auth('read') });
 
   mountDashboard(app, { state: deps.state, sync: deps.sync, committer: deps.committer, auth: auth('read', true), clock });
 

@@ -1,0 +1,203 @@
+import type { Delta, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+import type { Logger } from '../log.js';
+import type { HubState } from '../state/hub-state.js';
+import type { Alert, AlertStore } from '../store/alert-store.js';
+
+/** A hold that may not be fillable: `cartId` when it is a storefront cart's line (`${cartId}.${n}`). */
+export interface HoldAtRisk {
+  holdId: string;
+  cartId: string | null;
+  owner: ReplicaId;
+  qty: number;
+  expiresAt: string;
+}
+
+export interface OversellDetail {
+  onHand: number;
+  held: number;
+  /** held − onHand (> 0): units promised that do not exist. */
+  deficit: number;
+  holdsAtRisk: HoldAtRisk[];
+}
+
+export interface OversellMonitorDeps {
+  state: HubState;
+  alerts: AlertStore;
+  /** This hub process (the writer lease's holder id). */
+  me: ReplicaId;
+  /** The selling side's clock: which holds have lapsed, when an alert is raised. */
+  clock: () => number;
+  log: Logger;
+  /** Wait after the first change before evaluating (default 200 ms). */
+  debounceMs?: number;
+  /** The writer lease's length (default 15 s); renewed once a third of it is used. */
+  leaseMs?: number;
+}
+
+const CART_HOLD = /^(r_[0-9a-f]{24})\.\d+$/;
+const SEP = ' ';
+
+/**
+ * Raises an `oversell` alert when a counter holds more units in active,
+ * unlapsed holds than the store has on hand (a forced sale at a till sold
+ * units an online cart was promised), naming those holds; clears it once
+ * the deficit is gone.
+ *
+ * Cheap: a committed change only adds its (store, sku) to a set; the touched
+ * counters are evaluated after a short debounce, from memory, and only a
+ * deficit or the end of one costs a write. Only the hub process holding the
+ * writer lease (`AlertStore.lead`) writes; the others drop what they saw.
+ * Whoever takes the lease first evaluates every counter and every open
+ * alert, so nothing is missed at a hand-over or a restart.
+ */
+export class OversellMonitor {
+  private readonly dirty = new Set<string>();
+  /** Open alerts (key → detail JSON) as this process, the writer, knows them. */
+  private readonly open = new Map<string, string>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private leaseUntil = 0;
+  private leading = false;
+  private stopped = false;
+  private readonly off: () => void;
+  private readonly debounceMs: number;
+  private readonly leaseMs: number;
+
+  constructor(private readonly deps: OversellMonitorDeps) {
+    this.debounceMs = deps.debounceMs ?? 200;
+    this.leaseMs = deps.leaseMs ?? 15_000;
+    this.off = deps.state.onChange((changes) => {
+      for (const ch of changes) this.touch(ch.delta);
+      if (this.timer === null && !this.stopped) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          void this.flush();
+        }, this.debounceMs);
+        this.timer.unref();
+      }
+    });
+  }
+
+  private touch(d: Delta): void {
+    // Transfers move rights between replicas: on hand and holds stay.
+    for (const e of d.entries) this.dirty.add(e.store + SEP + e.sku);
+    for (const r of d.reservations) this.dirty.add(r.store + SEP + r.sku);
+  }
+
+  /** Evaluates what changed since the last flush; serialised. Resolves when written. */
+  flush(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.evaluate();
+        } catch (e) {
+          // The counters stay dirty; the next change or flush retries.
+          this.deps.log.warn('oversell check failed; will retry', { err: String((e as Error).message ?? e) });
+          break;
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async evaluate(): Promise<void> {
+    const now = Date.now();
+    if (now > this.leaseUntil - (this.leaseMs * 2) / 3) {
+      const lead = await this.deps.alerts.lead(this.deps.me, now, this.leaseMs);
+      if (!lead) {
+        this.leading = false;
+        this.leaseUntil = 0;
+        this.dirty.clear();
+        return;
+      }
+      this.leaseUntil = now + this.leaseMs;
+      if (!this.leading) {
+        await this.takeOver();
+        this.leading = true;
+      }
+    }
+    const keys = [...this.dirty];
+    this.dirty.clear();
+    try {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const at = key.indexOf(SEP);
+        await this.check(key.slice(0, at) as StoreId, key.slice(at + 1) as Sku);
+        keys[i] = '';
+      }
+    } catch (e) {
+      for (const k of keys) if (k !== '') this.dirty.add(k);
+      throw e;
+    }
+  }
+
+  /** Becoming the writer: learn the open alerts, then check them and every counter. */
+  private async takeOver(): Promise<void> {
+    this.open.clear();
+    const known: Alert[] = await this.deps.alerts.list({ open: true, limit: 1_000_000 });
+    for (const a of known) if (a.kind === 'oversell') this.open.set(a.store + SEP + a.sku, JSON.stringify(a.detail));
+    const s = this.deps.state.state;
+    for (const key of this.open.keys()) this.dirty.add(key);
+    for (const store of s.storeIds()) for (const sku of s.skus(store)) if (this.deficitOf(store, sku) !== null) this.dirty.add(store + SEP + sku);
+  }
+
+  /** The counter's deficit as of now, or null when on hand covers its holds. */
+  deficitOf(store: StoreId, sku: Sku): OversellDetail | null {
+    const c = this.deps.state.state.counter(store, sku);
+    if (c === undefined) return null;
+    const onHand = c.onHand();
+    const now = this.deps.clock();
+    // Active holds not yet lapsed: what GET /inventory shows as held.
+    const holds = (c.holds ?? []).filter((h) => h.status === 'active' && h.expiresAt > now);
+    const held = holds.reduce((a, h) => a + h.qty, 0);
+    if (onHand - held >= 0) return null;
+    return {
+      onHand,
+      held,
+      deficit: held - onHand,
+      holdsAtRisk: holds
+        .slice()
+        .sort((a, b) => a.expiresAt - b.expiresAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((h) => ({ holdId: h.id, cartId: CART_HOLD.exec(h.id)?.[1] ?? null, owner: h.owner, qty: h.qty, expiresAt: new Date(h.expiresAt).toISOString() })),
+    };
+  }
+
+  private async check(store: StoreId, sku: Sku): Promise<void> {
+    const key = store + SEP + sku;
+    const detail = this.deficitOf(store, sku);
+    if (detail === null) {
+      if (!this.open.has(key)) return;
+      await this.deps.alerts.clear('oversell', store, sku, this.deps.clock());
+      this.open.delete(key);
+      this.deps.log.info('oversell alert cleared', { store, sku });
+      return;
+    }
+    const json = JSON.stringify(detail);
+    if (this.open.get(key) === json) return;
+    const r = await this.deps.alerts.raise({ kind: 'oversell', store, sku, at: this.deps.clock(), detail: { ...detail } });
+    this.open.set(key, json);
+    if (r.raised) this.deps.log.warn('oversell alert', { alert: r.alert.id, store, sku, ...detail });
+  }
+
+  /** Takes the writer lease if free and checks everything once (a restart may have missed a clearing). */
+  start(): void {
+    void this.flush();
+  }
+
+  /** Stops listening; waits for a running evaluation. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.off();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+}
