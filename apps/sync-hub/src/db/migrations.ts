@@ -181,6 +181,39 @@ export const MIGRATIONS: readonly string[] = [
     until       bigint NOT NULL
   );
   `,
+  // Event export (store/export-store.ts, export/): the committed event log in
+  // change-id order. Events are inserted before the change-id lock, so they
+  // carry the inserting transaction's id (tx); each commit that stored events
+  // writes one event_commits row under the lock, so those rows become visible
+  // in change-id order and a reader that saw change N never sees a lower one
+  // appear later. Events stored before this migration have no tx: not exported.
+  // export_cursors: per sink, the last published (confirmed) position, and the
+  // publisher lease (holder, epoch fence, until) of the one exporting process.
+  `
+  ALTER TABLE events ADD COLUMN tx bigint;
+  ALTER TABLE events ALTER COLUMN tx SET DEFAULT (pg_current_xact_id()::text::bigint);
+  CREATE INDEX events_tx ON events (tx);
+
+  CREATE TABLE event_commits (
+    change_id  bigint PRIMARY KEY,
+    tx         bigint NOT NULL,
+    at         bigint NOT NULL,
+    events     integer NOT NULL
+  );
+  CREATE INDEX event_commits_at ON event_commits (at);
+
+  CREATE TABLE export_cursors (
+    sink        text COLLATE "C" PRIMARY KEY,
+    change_id   bigint NOT NULL DEFAULT 0,
+    store_id    text COLLATE "C",
+    replica_id  text COLLATE "C",
+    seq         bigint,
+    holder      text COLLATE "C",
+    epoch       bigint NOT NULL DEFAULT 0,
+    until       bigint NOT NULL DEFAULT 0,
+    updated_at  bigint NOT NULL DEFAULT 0
+  );
+  `,
 ];
 
 /** The schema version this code writes and understands. */

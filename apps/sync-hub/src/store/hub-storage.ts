@@ -1,6 +1,7 @@
 import type { AccessStore } from './access-store.js';
 import type { AlertStore } from './alert-store.js';
 import type { AuditStore } from './audit-store.js';
+import type { ExportStore } from './export-store.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { SellingStore } from './selling-store.js';
 
@@ -15,6 +16,7 @@ import type { SellingStore } from './selling-store.js';
  * - `selling` (selling-store.ts): stored answers of idempotent writes and
  *   storefront carts (written by `inventory.commit`, read here);
  * - `alerts` (alert-store.ts): operational alerts (oversell), with history;
+ * - `exports` (export-store.ts): the event export's log reads, cursors and publisher lease;
  * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
@@ -28,6 +30,7 @@ export interface HubStorage {
   readonly audit: AuditStore;
   readonly selling: SellingStore;
   readonly alerts: AlertStore;
+  readonly exports: ExportStore;
   readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */

@@ -4,6 +4,7 @@ import type { HubStorage } from './hub-storage.js';
 import { SqlAccessStore } from './sql-access-store.js';
 import { SqlAlertStore } from './sql-alert-store.js';
 import { SqlAuditStore } from './sql-audit-store.js';
+import { SqlExportStore } from './sql-export-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
 import { SqlSellingStore } from './sql-selling-store.js';
 
@@ -23,6 +24,7 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     audit: new SqlAuditStore(client),
     selling: new SqlSellingStore(client),
     alerts: new SqlAlertStore(client),
+    exports: new SqlExportStore(client),
     notices: {
       listen: (channel, cb) => client.listen(channel, cb),
       async notify(channel, payload) {

@@ -56,7 +56,7 @@ const UPSERT_RESERVATIONS = `
       -- differs in who or what it holds is someone else's, and is ignored
       AND t.owner = EXCLUDED.owner AND t.sku = EXCLUDED.sku AND t.qty = EXCLUDED.qty AND t.expires_at = EXCLUDED.expires_at`;
 
-const EVENT_COLUMNS =
+export const EVENT_COLUMNS =
   'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';
 
 const INSERT_EVENTS = `
@@ -110,7 +110,7 @@ interface ReservationRow {
   status: ReservationRecord['status'];
   change_id: number;
 }
-interface EventRow {
+export interface EventRow {
   store_id: string;
   event_id: string;
   replica_id: string;
@@ -153,7 +153,7 @@ const toReservation = (r: ReservationRow): ReservationRecord => ({
   status: r.status,
 });
 
-function toEvent(r: EventRow): InventoryEvent {
+export function toEvent(r: EventRow): InventoryEvent {
   const e: InventoryEvent = {
     id: r.event_id as InventoryEvent['id'],
     store: r.store_id as StoreId,
@@ -281,6 +281,15 @@ export class SqlInventoryStore implements InventoryStore {
       const [row] = await tx.query<{ id: number }>(`SELECT nextval('hub_change_seq') AS id`);
       if (row === undefined) throw new Error('nextval returned no row');
       const id = row.id;
+      // The export's log (store/export-store.ts): this commit's events, found by
+      // this transaction's id, in change-id order (the row is written under the lock).
+      if (eventsInserted > 0) {
+        await tx.query('INSERT INTO event_commits (change_id, tx, at, events) VALUES ($1, pg_current_xact_id()::text::bigint, $2, $3)', [
+          id,
+          receivedAt,
+          eventsInserted,
+        ]);
+      }
 
       await this.upsertEntries(tx, c, id);
       if (c.positions.size > 0) {

@@ -7,6 +7,7 @@ import { createTestDatabase } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
 import { runAlertStoreTests } from './alert-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
+import { runExportStoreTests } from './export-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
 import { runInventoryStoreTests } from './inventory-store.suite.js';
 import type { StorageTestTarget } from './storage-harness.js';
@@ -28,6 +29,7 @@ runInventoryStoreTests('PostgreSQL', target);
 runAccessStoreTests('PostgreSQL', target);
 runAuditStoreTests('PostgreSQL', target);
 runAlertStoreTests('PostgreSQL', target);
+runExportStoreTests('PostgreSQL', target);
 
 describe('PgClient on PostgreSQL', () => {
   it('survives the server killing its connections: pool recovers, LISTEN reconnects and reports it', async () => {
