@@ -159,6 +159,11 @@ function itemCount(obj: Record<string, unknown>): number {
     const d = delta as Record<string, unknown>;
     n += arrayLength(d.entries) + arrayLength(d.transfers) + arrayLength(d.reservations);
   }
+  const policy = obj.policy;
+  if (typeof policy === 'object' && policy !== null) {
+    const skus = (policy as Record<string, unknown>).skus;
+    if (typeof skus === 'object' && skus !== null) n += Object.keys(skus).length;
+  }
   return n;
 }
 

@@ -1,4 +1,4 @@
-import type { Delta, InventoryEvent, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+import type { AllocationPolicy, Delta, InventoryEvent, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
 
 /**
  * Every message on the agent ⇄ hub sync link. One JSON object per WebSocket
@@ -129,6 +129,19 @@ export interface RightsGrantMessage {
   delta: Delta;
 }
 
+/**
+ * Hub → agent (protocol ≥ 1.1): the store's online allocation policy, sent
+ * after welcome and whenever it changes. The agent keeps the latest and
+ * hands the hub the rights above what the policy lets it keep.
+ */
+export interface AllocationMessage {
+  type: 'allocation';
+  /** The agent's store. */
+  store: StoreId;
+  /** The whole policy (default rule and per-SKU overrides). */
+  policy: AllocationPolicy;
+}
+
 /** Both directions: a protocol or processing error. */
 export interface ErrorMessage {
   type: 'error';
@@ -168,6 +181,7 @@ export type Message =
   | RepairMessage
   | RightsRequestMessage
   | RightsGrantMessage
+  | AllocationMessage
   | ErrorMessage
   | PingMessage
   | PongMessage;
@@ -187,6 +201,7 @@ export const MESSAGE_TYPES = [
   'repair',
   'rights_request',
   'rights_grant',
+  'allocation',
   'error',
   'ping',
   'pong',
@@ -201,6 +216,7 @@ export const isDigest = (m: Message): m is DigestMessage => m.type === 'digest';
 export const isRepair = (m: Message): m is RepairMessage => m.type === 'repair';
 export const isRightsRequest = (m: Message): m is RightsRequestMessage => m.type === 'rights_request';
 export const isRightsGrant = (m: Message): m is RightsGrantMessage => m.type === 'rights_grant';
+export const isAllocation = (m: Message): m is AllocationMessage => m.type === 'allocation';
 export const isError = (m: Message): m is ErrorMessage => m.type === 'error';
 export const isPing = (m: Message): m is PingMessage => m.type === 'ping';
 export const isPong = (m: Message): m is PongMessage => m.type === 'pong';

@@ -12,6 +12,7 @@ import {
   type ReplicaId,
   type ReservationId,
   type ReservationRecord,
+  type AllocationPolicy,
   type ReservationStatus,
   type Sku,
   type StoreId,
@@ -245,6 +246,30 @@ export const rightsGrantSchema = z
   })
   .superRefine((m, ctx) => checkDeltaScope(m.delta, ctx, m.store, m.sku));
 
+const allocationRuleSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('share'), share: z.number().min(0).max(1).transform(unsigned) }),
+  z.strictObject({ mode: z.literal('units'), units: total }),
+  z.strictObject({ mode: z.literal('keep'), keep: total }),
+  z.strictObject({ mode: z.literal('none') }),
+]);
+
+/** Most per-SKU overrides one policy may carry. */
+export const MAX_ALLOCATION_SKUS = 50_000;
+
+export const allocationPolicySchema = z.strictObject({
+  default: allocationRuleSchema,
+  skus: z
+    .record(z.string(), allocationRuleSchema)
+    .refine((m) => Object.keys(m).every((k) => isValidId(k)), { message: `every sku must be a valid id (${ID_RULE})` })
+    .refine((m) => Object.keys(m).length <= MAX_ALLOCATION_SKUS, { message: `at most ${MAX_ALLOCATION_SKUS} SKU overrides` }),
+});
+
+export const allocationSchema = z.strictObject({
+  type: z.literal('allocation'),
+  store: storeIdSchema,
+  policy: allocationPolicySchema,
+});
+
 export const errorSchema = z.strictObject({
   type: z.literal('error'),
   code: z.string().min(1).max(MAX_ERROR_CODE),
@@ -268,6 +293,7 @@ export const messageSchemas = {
   repair: repairSchema,
   rights_request: rightsRequestSchema,
   rights_grant: rightsGrantSchema,
+  allocation: allocationSchema,
   error: errorSchema,
   ping: pingSchema,
   pong: pongSchema,
@@ -284,6 +310,7 @@ export const messageSchema = z.discriminatedUnion('type', [
   repairSchema,
   rightsRequestSchema,
   rightsGrantSchema,
+  allocationSchema,
   errorSchema,
   pingSchema,
   pongSchema,
@@ -298,6 +325,7 @@ type SchemaChecks = [
   Assert<Same<z.output<typeof reservationRecordSchema>, ReservationRecord>>,
   Assert<Same<z.output<typeof deltaSchema>, Delta>>,
   Assert<Same<z.output<typeof inventoryEventSchema>, InventoryEvent>>,
+  Assert<Same<z.output<typeof allocationPolicySchema>, AllocationPolicy>>,
   Assert<Same<z.output<typeof messageSchema>, Message>>,
   Assert<Same<(typeof MESSAGE_TYPES)[number], MessageType>>,
 ];

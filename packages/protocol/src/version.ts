@@ -3,7 +3,12 @@
  * match; they then use the lower minor (a minor only ever adds optional
  * things, so the lower one is understood by both).
  */
-export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_VERSION = '1.1';
+
+/** The minor of a negotiated version (`'1.1'` → 1); 0 when unparsable. */
+export function minorOf(version: string): number {
+  return parseVersion(version)?.minor ?? 0;
+}
 
 export interface ProtocolVersion {
   major: number;

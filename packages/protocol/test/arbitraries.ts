@@ -111,6 +111,13 @@ const eventsArb = fc.array(eventArb, { maxLength: 4 });
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => x + 0);
 const protocolArb = fc.oneof(fc.constant(PROTOCOL_VERSION), fc.nat({ max: 99 }).map((minor) => `${PROTOCOL_VERSION.split('.')[0]}.${minor}`));
 
+const allocationRuleArb = fc.oneof(
+  fc.double({ min: 0, max: 1, noNaN: true }).map((share) => ({ mode: 'share' as const, share: share + 0 })),
+  crdtTotal.map((units) => ({ mode: 'units' as const, units })),
+  crdtTotal.map((keep) => ({ mode: 'keep' as const, keep })),
+  fc.constant({ mode: 'none' as const }),
+);
+
 export const messageArbs: { [K in MessageType]: fc.Arbitrary<MessageOf<K>> } = {
   hello: fc.record({
     type: fc.constant('hello'),
@@ -123,6 +130,11 @@ export const messageArbs: { [K in MessageType]: fc.Arbitrary<MessageOf<K>> } = {
   welcome: fc.record({ type: fc.constant('welcome'), protocol: protocolArb, hubReplica: replicaArb, ackedUpTo: total, hubSeq: total }),
   batch: fc.record({ type: fc.constant('batch'), seq, delta: deltaArb, events: eventsArb }),
   events: fc.record({ type: fc.constant('events'), seq, events: eventsArb }),
+  allocation: fc.record({
+    type: fc.constant('allocation'),
+    store: storeArb,
+    policy: fc.record({ default: allocationRuleArb, skus: fc.dictionary(skuArb, allocationRuleArb, { maxKeys: 4 }) }),
+  }),
   ack: fc.record({ type: fc.constant('ack'), stream: fc.constantFrom('batch', 'events'), upTo: total }),
   digest: fc.record({
     type: fc.constant('digest'),

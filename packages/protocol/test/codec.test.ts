@@ -83,6 +83,7 @@ const samples: { [K in MessageType]: MessageOf<K> } = {
   repair: { type: 'repair', store, delta: state.toDelta(store), final: true },
   rights_request: { type: 'rights_request', requestId: 'rq-agent-7f3a9c-12', store, sku: habanero, qty: 10 },
   rights_grant: { type: 'rights_grant', requestId: 'rq-agent-7f3a9c-12', store, sku: habanero, granted: 10, delta: grant },
+  allocation: { type: 'allocation', store, policy: { default: { mode: 'share', share: 0.3 }, skus: { [habanero]: { mode: 'keep', keep: 2 } } } },
   error: { type: 'error', code: 'bad_shape', message: 'batch at delta.entries[0].p: Too small', fatal: false, seq: 120, stream: 'batch' },
   ping: { type: 'ping', t: t0 + 5_000 },
   pong: { type: 'pong', t: t0 + 5_000 },

@@ -3,12 +3,13 @@ import { CloseCode, PROTOCOL_VERSION, closeCodeName, negotiateVersion, parseVers
 
 describe('version', () => {
   it('is major.minor', () => {
-    expect(parseVersion(PROTOCOL_VERSION)).toEqual({ major: 1, minor: 0 });
+    expect(parseVersion(PROTOCOL_VERSION)).toEqual({ major: 1, minor: 1 });
   });
 
   it('speaks the lower minor of the same major', () => {
     expect(negotiateVersion('1.0')).toEqual({ ok: true, version: '1.0' });
-    expect(negotiateVersion('1.4')).toEqual({ ok: true, version: '1.0' });
+    expect(negotiateVersion('1.1')).toEqual({ ok: true, version: '1.1' });
+    expect(negotiateVersion('1.4')).toEqual({ ok: true, version: '1.1' });
     expect(negotiateVersion('1.2', '1.5')).toEqual({ ok: true, version: '1.2' });
   });
 
