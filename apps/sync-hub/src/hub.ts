@@ -13,7 +13,10 @@ import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
 import { SyncServer } from './sync/sync-server.js';
 import { createSelling } from './selling/selling.js';
+import { createStorefront } from './storefront/storefront.js';
 import { OversellMonitor } from './alerts/oversell.js';
+import type { EventExporter } from './export/exporter.js';
+import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
 
 export interface HubOptions {
   host?: string;
@@ -30,6 +33,12 @@ export interface HubOptions {
   clock?: () => number;
   /** How often lapsed holds are recorded expired (default 1 s). */
   sweepEveryMs?: number;
+  /** Publish every committed event to a broker (docs/events.md); default from SCOVILLE_EXPORT_URL; null: off. */
+  export?: HubExportOptions | null;
+  /** Browser origins allowed to call the storefront API (`*`: any). */
+  corsOrigins?: string[];
+  /** Cache-Control of storefront reads (default `public, max-age=1, stale-while-revalidate=5`). */
+  cacheControl?: string;
 }
 
 export interface RunningHub {
@@ -40,6 +49,8 @@ export interface RunningHub {
   state: HubState;
   committer: HubCommitter;
   sync: SyncServer;
+  /** The event export, when on (publishing only while this process holds the lease). */
+  exporter: EventExporter | null;
   stop(): Promise<void>;
 }
 
@@ -105,9 +116,32 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   });
   await selling.start(opts.sweepEveryMs);
   oversell.start();
-  const app = createHubApp({ storage, state, committer, sync, hubReplica: replica, clock: opts.clock, mountSelling: (a, auth) => selling.mount(a, auth) });
+  const exportOpts = opts.export === undefined ? exportOptionsFromEnv() : opts.export;
+  const exporter = exportOpts ? await startHubExport(storage, replica, log, exportOpts) : null;
+  const storefront = createStorefront({
+    state,
+    sync,
+    access,
+    clock: opts.clock ?? Date.now,
+    corsOrigins: opts.corsOrigins,
+    cacheControl: opts.cacheControl,
+  });
+  const app = createHubApp({
+    storage,
+    state,
+    committer,
+    sync,
+    hubReplica: replica,
+    exportStatus: exporter ? () => exporter.status() : undefined,
+    clock: opts.clock,
+    storefront,
+    mountSelling: (a, auth) => selling.mount(a, auth),
+  });
   const server: Server = createServer(getRequestListener(app.fetch));
-  server.on('upgrade', (req, socket, head) => sync.handleUpgrade(req, socket, head));
+  server.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').split('?')[0] === '/ws') storefront.ws.handleUpgrade(req, socket, head);
+    else sync.handleUpgrade(req, socket, head);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, opts.host ?? '127.0.0.1', () => resolve());
@@ -125,9 +159,11 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     state,
     committer,
     sync,
+    exporter,
     stop: () =>
       (stopping ??= (async () => {
         await sync.close();
+        await storefront.close();
         await new Promise<void>((r) => {
           server.close(() => r());
           server.closeAllConnections();
@@ -136,6 +172,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await committer.close();
         await feed.stop();
         await oversell.stop();
+        await exporter?.stop();
         await storage.close();
       })()),
   };

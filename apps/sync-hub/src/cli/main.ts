@@ -72,8 +72,18 @@ program
   .option('--port <port>', 'port', portArg, 8080)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--replica <id>', 'this process\'s replica id (distinct per hub process)')
-  .action(async (o: { port: number; host: string; replica?: string }) => {
-    const hub = await startHub({ port: o.port, host: o.host, replica: o.replica, databaseUrl: g().databaseUrl, dataDir: g().data });
+  .option('--cors-origin <origin>', 'a browser origin allowed to call the storefront API (repeatable; * for any)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--cache-control <value>', 'Cache-Control of storefront reads', 'public, max-age=1, stale-while-revalidate=5')
+  .action(async (o: { port: number; host: string; replica?: string; corsOrigin: string[]; cacheControl: string }) => {
+    const hub = await startHub({
+      port: o.port,
+      host: o.host,
+      replica: o.replica,
+      databaseUrl: g().databaseUrl,
+      dataDir: g().data,
+      corsOrigins: o.corsOrigin,
+      cacheControl: o.cacheControl,
+    });
     const shutdown = () => {
       hub.stop().then(
         () => process.exit(0),

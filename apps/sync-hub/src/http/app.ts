@@ -16,9 +16,13 @@ export interface HubAppDeps {
   committer: HubCommitter;
   sync: SyncServer;
   hubReplica: string;
+  /** The event export's state and lag (GET /status `export`), when it is on. */
+  exportStatus?: () => unknown;
   clock?: () => number;
   /** Mounts the selling routes (carts, updates, transfers) with this app's key auth. */
   mountSelling?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
+  /** Mounts CORS (first, before any route) and the storefront reads and feed. */
+  storefront?: { mountCors(app: Hono): void; mount(app: Hono, auth: ReturnType<typeof apiKeyAuth>): void; stats(): Record<string, number> };
 }
 
 /** The hub's HTTP API. Reads come from memory (committed state only). */
@@ -26,6 +30,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
   const clock = deps.clock ?? Date.now;
   const app = new Hono();
   const auth = apiKeyAuth(deps.storage.access);
+  deps.storefront?.mountCors(app);
 
   app.onError((err, c) => {
     process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) })}\n`);
@@ -55,34 +60,6 @@ export function createHubApp(deps: HubAppDeps): Hono {
     );
   });
 
-  /**
-   * GET /inventory?storeId=&sku=
-   *   both: one counter; sku only: that SKU across every store (with the
-   *   aggregate); storeId only: every SKU of that store.
-   */
-  app.get('/inventory', auth('read'), (c) => {
-    const storeId = c.req.query('storeId');
-    const sku = c.req.query('sku');
-    if (storeId === undefined && sku === undefined) return errorResponse(c, 400, 'invalid_request', 'give storeId, sku, or both');
-    if (storeId !== undefined && !isValidId(storeId)) return errorResponse(c, 400, 'invalid_request', 'storeId is not a valid id');
-    if (sku !== undefined && !isValidId(sku)) return errorResponse(c, 400, 'invalid_request', 'sku is not a valid id');
-    const now = clock();
-    const s = deps.state.state;
-    const view = (store: StoreId, k: Sku) => ({ storeId: store, sku: k, ...deps.state.availability(store, k, now) });
-    c.header('Cache-Control', 'no-cache');
-    if (storeId !== undefined && sku !== undefined) {
-      if (!s.counter(storeId as StoreId, sku as Sku)) return errorResponse(c, 404, 'not_found', `no stock record for ${sku} at ${storeId}`);
-      return c.json({ ...view(storeId as StoreId, sku as Sku), at: now });
-    }
-    if (storeId !== undefined) {
-      const items = s.skus(storeId as StoreId).sort().map((k) => view(storeId as StoreId, k));
-      return c.json({ storeId, at: now, items });
-    }
-    const stores = s.storeIds().filter((st) => s.counter(st, sku as Sku)).sort().map((st) => view(st, sku as Sku));
-    const sum = (f: 'onHand' | 'held' | 'available') => stores.reduce((a, x) => a + x[f], 0);
-    return c.json({ sku, at: now, onHand: sum('onHand'), held: sum('held'), available: sum('available'), stores });
-  });
-
   app.get('/stores', auth('read'), async (c) => {
     const known = await deps.storage.access.listStores();
     const online = new Map(deps.sync.connected().map((x) => [x.store, x]));
@@ -92,9 +69,10 @@ export function createHubApp(deps: HubAppDeps): Hono {
   });
 
   app.get('/status', auth('read'), (c) =>
-    c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), online: deps.sync.connected() }),
+    c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), export: deps.exportStatus?.() ?? null, online: deps.sync.connected(), storefront: deps.storefront?.stats() ?? null }),
   );
 
+  deps.storefront?.mount(app, auth);
   deps.mountSelling?.(app, auth);
 
   mountAlertRoutes(app, { alerts: deps.storage.alerts, auth: auth('read') });

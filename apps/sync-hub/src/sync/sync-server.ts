@@ -26,6 +26,7 @@ export class SyncServer {
   private readonly tokenOf = new Map<HubSession, string>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
+  private readonly presence = new Set<(store: StoreId, online: boolean) => void>();
 
   constructor(private readonly opts: SyncServerOptions) {
     // ws enforces a hard cap above the protocol limit, so an oversized frame
@@ -124,16 +125,30 @@ export class SyncServer {
         if (!set) this.sessions.set(s.store, (set = new Set()));
         set.add(s);
         this.opts.log.info('agent online', { store: s.store, agent: s.replica });
+        if (set.size === 1) this.announce(s.store, true);
       },
       onClosed: (s) => {
         this.tokenOf.delete(s);
         const set = this.sessions.get(s.store);
         if (set?.delete(s)) this.opts.log.info('agent offline', { store: s.store, agent: s.replica });
-        if (set?.size === 0) this.sessions.delete(s.store);
+        if (set?.size === 0) {
+          this.sessions.delete(s.store);
+          this.announce(s.store, false);
+        }
       },
     });
     if (session.state !== 'closed') this.tokenOf.set(session, tokenHash!);
     for (const f of early) ws.emit('message', f.data, f.isBinary);
+  }
+
+  /** Tells `listener` whenever a store gets its first agent online here, or loses its last. */
+  onPresence(listener: (store: StoreId, online: boolean) => void): () => void {
+    this.presence.add(listener);
+    return () => this.presence.delete(listener);
+  }
+
+  private announce(store: StoreId, online: boolean): void {
+    for (const l of this.presence) l(store, online);
   }
 
   private holders(store: StoreId, replica: string): HubSession[] {

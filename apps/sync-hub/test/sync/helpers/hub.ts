@@ -108,6 +108,8 @@ export interface SpawnHubOptions {
   /** 0 (default): any free port, read back from the `hub listening` log line. */
   port?: number;
   timeoutMs?: number;
+  /** More `start` options, e.g. ['--cors-origin', 'https://shop.example']. */
+  extraArgs?: readonly string[];
 }
 
 /**
@@ -119,7 +121,7 @@ export async function spawnHub(opts: SpawnHubOptions): Promise<SpawnedHub> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const child = spawn(
     process.execPath,
-    [HUB_BIN, '--database-url', opts.databaseUrl, 'start', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--replica', opts.replica],
+    [HUB_BIN, '--database-url', opts.databaseUrl, 'start', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--replica', opts.replica, ...(opts.extraArgs ?? [])],
     { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   track(child);
@@ -235,7 +237,7 @@ export async function hubCounter(hubUrl: string, key: string, storeId: string, s
 }
 
 /** GET /inventory?sku= on a hub: the aggregate over every store. */
-export async function hubSku(hubUrl: string, key: string, sku: string): Promise<Inventory & { at: number; stores: { storeId: string; onHand: number }[] }> {
+export async function hubSku(hubUrl: string, key: string, sku: string): Promise<Inventory & { at: string; stores: { storeId: string; onHand: number; online?: boolean | null; updatedAt?: string | null }[] }> {
   const r = await getJson(`${hubUrl}/inventory?sku=${encodeURIComponent(sku)}`, key);
   if (r.status !== 200) throw new Error(`GET /inventory?sku=${sku}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;

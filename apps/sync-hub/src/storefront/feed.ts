@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import type { ReservationRecord, Sku, StoreId } from '@scoville/crdt-inventory';
+import type { HubState } from '../state/hub-state.js';
+import { touchedSkus, type StockViews, type StoreStock } from './views.js';
+
+export const FEED_TYPES = ['availability', 'store', 'reservation', 'alert'] as const;
+export type FeedType = (typeof FEED_TYPES)[number];
+
+/** One event of the storefront feed (SSE `id`/`event`/`data`, or a WebSocket message). */
+export interface FeedEvent {
+  /** `<epoch>.<n>`: ordered within one hub process's life; resume with it. */
+  id: string;
+  type: FeedType;
+  storeId: StoreId | null;
+  sku: Sku | null;
+  data: unknown;
+}
+
+export interface FeedFilter {
+  skus: ReadonlySet<string> | null;
+  storeId: string | null;
+  types: ReadonlySet<FeedType> | null;
+}
+
+export function matches(f: FeedFilter, e: { type: FeedType; storeId: string | null; sku: string | null }): boolean {
+  if (f.types !== null && !f.types.has(e.type)) return false;
+  if (f.storeId !== null && e.storeId !== null && e.storeId !== f.storeId) return false;
+  if (f.skus !== null && e.sku !== null && !f.skus.has(e.sku)) return false;
+  return true;
+}
+
+export interface Subscriber {
+  filter: FeedFilter;
+  /** Delivers one event; returns false when the client's buffer is full (it is then dropped). */
+  deliver(e: FeedEvent): boolean;
+  /** Called once when the feed drops the subscriber (slow, or the hub stops). */
+  drop(reason: string): void;
+}
+
+export interface FeedStats {
+  subscribers: number;
+  published: number;
+  dropped: number;
+}
+
+/**
+ * The storefront's live feed: availability per (store, SKU) after every
+ * committed change, stores going online/offline, reservation status
+ * changes and alerts. A bounded ring of recent events serves resumption
+ * (`Last-Event-ID`); older than the ring, the client gets a fresh snapshot.
+ * Subscribers that cannot keep up are dropped, never buffered without bound.
+ */
+export class StorefrontFeed {
+  private readonly epoch = randomBytes(4).toString('hex');
+  private readonly ring: (FeedEvent | undefined)[];
+  private next = 1;
+  private readonly subscribers = new Set<Subscriber>();
+  readonly stats: FeedStats = { subscribers: 0, published: 0, dropped: 0 };
+  private readonly off: () => void;
+
+  constructor(
+    state: HubState,
+    private readonly views: StockViews,
+    ringSize = 10_000,
+  ) {
+    this.ring = new Array(ringSize);
+    this.off = state.onChange((changes) => {
+      for (const ch of changes) {
+        for (const sku of touchedSkus(ch.delta)) this.publish('availability', ch.store, sku, views.storeStock(ch.store, sku));
+        for (const r of ch.delta.reservations) this.publish('reservation', r.store, r.sku, reservationData(r));
+      }
+    });
+  }
+
+  /** Adds an event (and hands it to every matching subscriber). */
+  publish(type: FeedType, storeId: StoreId | null, sku: Sku | null, data: unknown): FeedEvent {
+    const n = this.next++;
+    const e: FeedEvent = { id: `${this.epoch}.${n}`, type, storeId, sku, data };
+    this.ring[n % this.ring.length] = e;
+    this.stats.published++;
+    for (const s of this.subscribers) {
+      if (!matches(s.filter, e)) continue;
+      if (!s.deliver(e)) this.dropSlow(s);
+    }
+    return e;
+  }
+
+  storeOnline(store: StoreId, online: boolean): void {
+    this.views.presenceChanged();
+    this.publish('store', store, null, { storeId: store, online });
+  }
+
+  subscribe(s: Subscriber): () => void {
+    this.subscribers.add(s);
+    this.stats.subscribers = this.subscribers.size;
+    return () => {
+      this.subscribers.delete(s);
+      this.stats.subscribers = this.subscribers.size;
+    };
+  }
+
+  private dropSlow(s: Subscriber): void {
+    this.subscribers.delete(s);
+    this.stats.subscribers = this.subscribers.size;
+    this.stats.dropped++;
+    s.drop('slow_consumer');
+  }
+
+  /**
+   * The events after `lastId` that match, or null when they are no longer
+   * all in the ring (another process's id, a restart, or too old).
+   */
+  since(lastId: string, filter: FeedFilter): FeedEvent[] | null {
+    const dot = lastId.lastIndexOf('.');
+    if (dot < 0 || lastId.slice(0, dot) !== this.epoch) return null;
+    const n = Number(lastId.slice(dot + 1));
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.next) return null;
+    const oldest = Math.max(1, this.next - this.ring.length);
+    if (n + 1 < oldest) return null;
+    const out: FeedEvent[] = [];
+    for (let i = n + 1; i < this.next; i++) {
+      const e = this.ring[i % this.ring.length]!;
+      if (matches(filter, e)) out.push(e);
+    }
+    return out;
+  }
+
+  /** The id a snapshot taken now is current as of. */
+  get lastId(): string {
+    return `${this.epoch}.${this.next - 1}`;
+  }
+
+  /** Current availability of every (store, SKU) the filter covers. */
+  snapshot(filter: FeedFilter): StoreStock[] {
+    if (filter.types !== null && !filter.types.has('availability')) return [];
+    const skus = filter.skus !== null ? [...filter.skus].sort() : this.views.allSkus();
+    const out: StoreStock[] = [];
+    for (const sku of skus) {
+      for (const store of this.views.storesOf(sku as Sku, (filter.storeId ?? undefined) as StoreId | undefined)) out.push(this.views.storeStock(store, sku as Sku));
+    }
+    return out;
+  }
+
+  close(): void {
+    this.off();
+    for (const s of this.subscribers) s.drop('going_away');
+    this.subscribers.clear();
+  }
+}
+
+function reservationData(r: ReservationRecord) {
+  const dot = r.id.lastIndexOf('.');
+  return {
+    hold: r.id,
+    cartId: dot > 0 && r.id.startsWith('r_') ? r.id.slice(0, dot) : null,
+    owner: r.owner,
+    storeId: r.store,
+    sku: r.sku,
+    qty: r.qty,
+    status: r.status,
+    expiresAt: new Date(r.expiresAt).toISOString(),
+  };
+}
+
+/** Parses `?sku=`(repeatable), `?storeId=`, `?types=a,b` into a filter; a string is an error message. */
+export function parseFilter(skus: readonly string[], storeId: string | undefined, types: string | undefined): FeedFilter | string {
+  let t: Set<FeedType> | null = null;
+  if (types !== undefined && types !== '') {
+    t = new Set();
+    for (const x of types.split(',')) {
+      if (!(FEED_TYPES as readonly string[]).includes(x)) return `unknown type ${JSON.stringify(x).slice(0, 40)}; types are ${FEED_TYPES.join(', ')}`;
+      t.add(x as FeedType);
+    }
+  }
+  return { skus: skus.length > 0 ? new Set(skus) : null, storeId: storeId ?? null, types: t };
+}
