@@ -214,6 +214,19 @@ export const MIGRATIONS: readonly string[] = [
     updated_at  bigint NOT NULL DEFAULT 0
   );
   `,
+  // Online allocation policies (store/allocation-store.ts): one row per store,
+  // the whole policy as jsonb; version from one sequence, so hub processes
+  // poll `version > last seen` to pick up changes made elsewhere.
+  `
+  CREATE SEQUENCE allocation_version_seq AS bigint;
+  CREATE TABLE allocation_policies (
+    store_id    text COLLATE "C" PRIMARY KEY,
+    policy      jsonb NOT NULL,
+    version     bigint NOT NULL,
+    updated_at  bigint NOT NULL
+  );
+  CREATE INDEX allocation_policies_version ON allocation_policies (version);
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,4 +1,5 @@
 import type { AccessStore } from './access-store.js';
+import type { AllocationStore } from './allocation-store.js';
 import type { AlertStore } from './alert-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { ExportStore } from './export-store.js';
@@ -17,6 +18,7 @@ import type { SellingStore } from './selling-store.js';
  *   storefront carts (written by `inventory.commit`, read here);
  * - `alerts` (alert-store.ts): operational alerts (oversell), with history;
  * - `exports` (export-store.ts): the event export's log reads, cursors and publisher lease;
+ * - `allocation` (allocation-store.ts): online allocation policies per store;
  * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
@@ -31,6 +33,7 @@ export interface HubStorage {
   readonly selling: SellingStore;
   readonly alerts: AlertStore;
   readonly exports: ExportStore;
+  readonly allocation: AllocationStore;
   readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */

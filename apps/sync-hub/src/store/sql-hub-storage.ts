@@ -3,6 +3,7 @@ import type { SqlClient } from '../db/sql-client.js';
 import type { HubStorage } from './hub-storage.js';
 import { SqlAccessStore } from './sql-access-store.js';
 import { SqlAlertStore } from './sql-alert-store.js';
+import { SqlAllocationStore } from './sql-allocation-store.js';
 import { SqlAuditStore } from './sql-audit-store.js';
 import { SqlExportStore } from './sql-export-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
@@ -25,6 +26,7 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     selling: new SqlSellingStore(client),
     alerts: new SqlAlertStore(client),
     exports: new SqlExportStore(client),
+    allocation: new SqlAllocationStore(client),
     notices: {
       listen: (channel, cb) => client.listen(channel, cb),
       async notify(channel, payload) {

@@ -5,6 +5,7 @@ import { openSqlClient } from '../../src/db/open.js';
 import { openHubStorage } from '../../src/store/sql-hub-storage.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
+import { runAllocationStoreTests } from './allocation-store.suite.js';
 import { runAlertStoreTests } from './alert-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
 import { runExportStoreTests } from './export-store.suite.js';
@@ -28,6 +29,7 @@ runHubStorageTests('PostgreSQL', target);
 runInventoryStoreTests('PostgreSQL', target);
 runAccessStoreTests('PostgreSQL', target);
 runAuditStoreTests('PostgreSQL', target);
+runAllocationStoreTests('PostgreSQL', target);
 runAlertStoreTests('PostgreSQL', target);
 runExportStoreTests('PostgreSQL', target);
 

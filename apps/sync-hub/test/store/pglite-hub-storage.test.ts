@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { createTestPGlite, type TestPGlite } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
+import { runAllocationStoreTests } from './allocation-store.suite.js';
 import { runAlertStoreTests } from './alert-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
 import { runExportStoreTests } from './export-store.suite.js';
@@ -37,5 +38,6 @@ runHubStorageTests('PGlite', target);
 runInventoryStoreTests('PGlite', target);
 runAccessStoreTests('PGlite', target);
 runAuditStoreTests('PGlite', target);
+runAllocationStoreTests('PGlite', target);
 runAlertStoreTests('PGlite', target);
 runExportStoreTests('PGlite', target);
