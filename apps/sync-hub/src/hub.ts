@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { replicaId, type ReplicaId, type StoreId } from '@scoville/crdt-inventory';
+import { replicaId, type ReplicaId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { openSqlClient, retryWhileUnreachable } from './db/open.js';
 import { createHubApp } from './http/app.js';
 import { jsonLogger, type Logger } from './log.js';
@@ -87,7 +87,16 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   const loaded = await inventory.loadState();
   state.apply(loaded.delta);
   // Oversell alerts: touched counters checked after every committed change (own or another process's).
-  const oversell = new OversellMonitor({ state, alerts: storage.alerts, me: replica, clock: opts.clock ?? Date.now, log });
+  // The storefront (created below) pushes alerts on its feed.
+  let pushAlert: (type: 'alert', store: StoreId, sku: Sku, data: unknown) => void = () => undefined;
+  const oversell = new OversellMonitor({
+    state,
+    alerts: storage.alerts,
+    me: replica,
+    clock: opts.clock ?? Date.now,
+    log,
+    onAlert: (a) => pushAlert('alert', a.store, a.sku, { kind: a.kind, state: a.state, storeId: a.store, sku: a.sku, detail: a.detail }),
+  });
   const committer = new HubCommitter(inventory, state);
   const feed = new ClusterFeed(inventory, state, committer, log, loaded.changeId);
   await feed.start();
@@ -118,6 +127,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     corsOrigins: opts.corsOrigins,
     cacheControl: opts.cacheControl,
   });
+  pushAlert = (type, store, sku, data) => void storefront.feed.publish(type, store, sku, data);
   const app = createHubApp({
     storage,
     state,

@@ -32,6 +32,8 @@ export interface OversellMonitorDeps {
   debounceMs?: number;
   /** The writer lease's length (default 15 s); renewed once a third of it is used. */
   leaseMs?: number;
+  /** Told of every alert this process raises, updates or clears (the storefront feed pushes them). */
+  onAlert?: (change: { state: 'open' | 'cleared'; kind: 'oversell'; store: StoreId; sku: Sku; detail: unknown }) => void;
 }
 
 const CART_HOLD = /^(r_[0-9a-f]{24})\.\d+$/;
@@ -178,6 +180,7 @@ export class OversellMonitor {
       await this.deps.alerts.clear('oversell', store, sku, this.deps.clock());
       this.open.delete(key);
       this.deps.log.info('oversell alert cleared', { store, sku });
+      this.deps.onAlert?.({ state: 'cleared', kind: 'oversell', store, sku, detail: null });
       return;
     }
     const json = JSON.stringify(detail);
@@ -185,6 +188,7 @@ export class OversellMonitor {
     const r = await this.deps.alerts.raise({ kind: 'oversell', store, sku, at: this.deps.clock(), detail: { ...detail } });
     this.open.set(key, json);
     if (r.raised) this.deps.log.warn('oversell alert', { alert: r.alert.id, store, sku, ...detail });
+    this.deps.onAlert?.({ state: 'open', kind: 'oversell', store, sku, detail });
   }
 
   /** Takes the writer lease if free and checks everything once (a restart may have missed a clearing). */

@@ -173,6 +173,30 @@ describe('live feed', () => {
     await new Promise((r) => refused.once('error', r).once('close', r));
   });
 
+  it('pushes oversell alerts on the stream', async () => {
+    const reserveKey = await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'reserve']).then((r) => r.key);
+    await update('restock', [{ sku: 'ALERT-1', qty: 1 }]);
+    const s = sse('/stream?types=alert');
+    await waitFor('snapshot', () => s.events.find((e) => e.event === 'snapshot'));
+    const hold = await fetch(`${hub.url}/reservations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${reserveKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ idempotencyKey: 'alert-cart', storeId: 'web1', lines: [{ sku: 'ALERT-1', qty: 1 }] }),
+    });
+    expect(hold.status).toBe(201);
+    const cart = (await hold.json()) as { id: string };
+    const forced = await fetch(`${hub.url}/inventory/updates`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ storeId: 'web1', idempotencyKey: 'forced-1', type: 'sale', force: true, lines: [{ sku: 'ALERT-1', qty: 1 }] }),
+    });
+    expect(forced.status).toBe(201);
+    const alert = await waitFor('an alert event', () => s.events.find((e) => e.event === 'alert'), { timeoutMs: 5_000 });
+    expect(alert.data).toMatchObject({ kind: 'oversell', state: 'open', storeId: 'web1', sku: 'ALERT-1' });
+    expect(JSON.stringify(alert.data.detail)).toContain(cart.id);
+    s.stop();
+  });
+
   it('drops a client that stops reading while others keep receiving', async () => {
     // A raw HTTP client that never reads its socket.
     const net = await import('node:net');
