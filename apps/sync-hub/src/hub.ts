@@ -15,6 +15,8 @@ import { SyncServer } from './sync/sync-server.js';
 import { createSelling } from './selling/selling.js';
 import { createStorefront } from './storefront/storefront.js';
 import { OversellMonitor } from './alerts/oversell.js';
+import type { EventExporter } from './export/exporter.js';
+import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
 
 export interface HubOptions {
   host?: string;
@@ -31,6 +33,8 @@ export interface HubOptions {
   clock?: () => number;
   /** How often lapsed holds are recorded expired (default 1 s). */
   sweepEveryMs?: number;
+  /** Publish every committed event to a broker (docs/events.md); default from SCOVILLE_EXPORT_URL; null: off. */
+  export?: HubExportOptions | null;
   /** Browser origins allowed to call the storefront API (`*`: any). */
   corsOrigins?: string[];
   /** Cache-Control of storefront reads (default `public, max-age=1, stale-while-revalidate=5`). */
@@ -45,6 +49,8 @@ export interface RunningHub {
   state: HubState;
   committer: HubCommitter;
   sync: SyncServer;
+  /** The event export, when on (publishing only while this process holds the lease). */
+  exporter: EventExporter | null;
   stop(): Promise<void>;
 }
 
@@ -119,6 +125,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   });
   await selling.start(opts.sweepEveryMs);
   oversell.start();
+  const exportOpts = opts.export === undefined ? exportOptionsFromEnv() : opts.export;
+  const exporter = exportOpts ? await startHubExport(storage, replica, log, exportOpts) : null;
   const storefront = createStorefront({
     state,
     sync,
@@ -134,6 +142,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     committer,
     sync,
     hubReplica: replica,
+    exportStatus: exporter ? () => exporter.status() : undefined,
     clock: opts.clock,
     storefront,
     mountSelling: (a, auth) => selling.mount(a, auth),
@@ -160,6 +169,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     state,
     committer,
     sync,
+    exporter,
     stop: () =>
       (stopping ??= (async () => {
         await sync.close();
@@ -172,6 +182,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await committer.close();
         await feed.stop();
         await oversell.stop();
+        await exporter?.stop();
         await storage.close();
       })()),
   };

@@ -8,6 +8,9 @@ import type { ApiRole } from '../store/access-store.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_EXCHANGE } from '../export/amqp-sink.js';
+import { replay } from '../export/exporter.js';
+import { openSink } from '../export/hub-export.js';
 
 interface Global {
   json: boolean;
@@ -210,6 +213,72 @@ async function connectedReplicas(url: string, key: string | undefined): Promise<
   const body = (await res.json()) as { online: { store: string; replicas: string[] }[] };
   return new Set(body.online.flatMap((s) => s.replicas.map((r) => `${s.store}/${r}`)));
 }
+
+// ---------------------------------------------------------------- event export (docs/events.md)
+
+// `start --export <url>`: the hub reads SCOVILLE_EXPORT_URL (startHub's default), so the flag sets it.
+program.commands
+  .find((c) => c.name() === 'start')!
+  .option('--export <url>', 'publish every committed event to this broker, e.g. amqp://guest:guest@127.0.0.1:5672 (default: $SCOVILLE_EXPORT_URL)')
+  .option('--export-exchange <name>', 'topic exchange of the export (default: $SCOVILLE_EXPORT_EXCHANGE or scoville.events)')
+  .option('--export-lease-ms <ms>', 'publisher lease: another hub takes over this long after the publisher died (default 10000)')
+  .option('--export-batch <n>', 'events per confirmed batch (default 1000)')
+  .hook('preAction', (cmd) => {
+    const o = cmd.opts<{ export?: string; exportExchange?: string; exportLeaseMs?: string; exportBatch?: string }>();
+    if (o.export !== undefined) process.env.SCOVILLE_EXPORT_URL = o.export;
+    if (o.exportExchange !== undefined) process.env.SCOVILLE_EXPORT_EXCHANGE = o.exportExchange;
+    if (o.exportLeaseMs !== undefined) process.env.SCOVILLE_EXPORT_LEASE_MS = o.exportLeaseMs;
+    if (o.exportBatch !== undefined) process.env.SCOVILLE_EXPORT_BATCH = o.exportBatch;
+  });
+
+const exportCmd = program.command('export').description('the event export to a message broker (docs/events.md)');
+const exchangeOpt = () => process.env.SCOVILLE_EXPORT_EXCHANGE || DEFAULT_EXCHANGE;
+exportCmd
+  .command('status')
+  .description('the export cursor, its publisher and how far behind it is')
+  .option('--exchange <name>', 'the exported exchange (default: $SCOVILLE_EXPORT_EXCHANGE or scoville.events)')
+  .action(async (o: { exchange?: string }) => {
+    const sink = `amqp:${o.exchange ?? exchangeOpt()}`;
+    const s = await withStorage((st) => st.exports.state(sink));
+    const now = Date.now();
+    const secondsBehind = s.oldestBehindAt === null ? 0 : Math.max(0, (now - s.oldestBehindAt) / 1000);
+    const at = (c: typeof s.cursor) => `change ${c.changeId}${c.after ? ` after ${c.after.store}/${c.after.replica}:${c.after.seq}` : ''}`;
+    out(
+      { ...s, secondsBehind, leaseLive: s.until > now },
+      [
+        `sink       ${s.sink}`,
+        `cursor     ${at(s.cursor)} (head ${s.head})`,
+        `behind     ${s.eventsBehind} events, ${secondsBehind.toFixed(1)} s`,
+        `publisher  ${s.holder === null ? 'none yet' : `${s.holder} (${s.until > now ? 'lease live' : 'lease lapsed'})`}`,
+      ].join('\n'),
+    );
+  });
+exportCmd
+  .command('replay')
+  .description('republish the committed events from a change position or a time (consumers drop duplicates by message id)')
+  .requiredOption('--from <position|time>', 'a change id (from that commit on) or an ISO time (commits received at or after it)')
+  .option('--to <position>', 'last change id to republish (default: the head when the replay starts)')
+  .option('--url <url>', 'broker URL (default: $SCOVILLE_EXPORT_URL)')
+  .option('--exchange <name>', 'topic exchange (default: $SCOVILLE_EXPORT_EXCHANGE or scoville.events)')
+  .action(async (o: { from: string; to?: string; url?: string; exchange?: string }) => {
+    const url = o.url ?? process.env.SCOVILLE_EXPORT_URL;
+    if (!url) throw new CliError('invalid_argument', 'give --url or set SCOVILLE_EXPORT_URL', 2);
+    const to = o.to === undefined ? undefined : Number(o.to);
+    if (to !== undefined && !Number.isSafeInteger(to)) throw new CliError('invalid_argument', `--to must be a change id, got ${o.to}`, 2);
+    const asTime = /^\d+$/.test(o.from) ? null : Date.parse(o.from);
+    if (asTime !== null && Number.isNaN(asTime)) throw new CliError('invalid_argument', `--from must be a change id or an ISO time, got ${o.from}`, 2);
+    const sink = openSink({ url, exchange: o.exchange ?? exchangeOpt() });
+    try {
+      const r = await withStorage(async (s) => {
+        const from = asTime === null ? { changeId: Number(o.from) - 1, after: null } : await s.exports.cursorAt(asTime);
+        const upTo = to ?? (await s.exports.head());
+        return { fromChange: from.changeId + 1, toChange: upTo, events: await replay(s.exports, sink, from, upTo) };
+      });
+      out({ ...r, sink: sink.name }, `republished ${r.events} events (changes ${r.fromChange}..${r.toChange}) to ${sink.name}`);
+    } finally {
+      await sink.close();
+    }
+  });
 
 try {
   await program.parseAsync(process.argv);
