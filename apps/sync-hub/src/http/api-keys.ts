@@ -14,11 +14,14 @@ const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
 
 /**
  * Bearer API keys with roles; admin ⊇ reserve ⊇ read. Lookups are cached
- * for a short time so reads do not cost a database round trip each; a
- * revoked key stops working within `ttlMs`.
+ * for a short time so reads do not cost a database round trip each. A key
+ * revoked through this process's AccessStore stops working at once (the
+ * cache is dropped on every revoke); one revoked by another process (the
+ * CLI) within `ttlMs`.
  */
-export function apiKeyAuth(store: AccessStore, ttlMs = 10_000) {
+export function apiKeyAuth(store: AccessStore, ttlMs = 1_000) {
   const cache = new Map<string, { id: string | null; role: ApiRole | null; until: number }>();
+  store.onRevoke?.(() => cache.clear());
   /** `allowQuery`: also accept `?key=` (for EventSource, which cannot send headers). */
   return (need: ApiRole, allowQuery = false): MiddlewareHandler =>
     async (c, next) => {

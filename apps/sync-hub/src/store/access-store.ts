@@ -43,4 +43,12 @@ export interface AccessStore {
   apiKeyForHash(keyHash: string): Promise<ApiKeyRecord | null>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(id: string, at: number): Promise<boolean>;
+
+  /**
+   * Calls `listener` after every successful revoke made through this object
+   * (store or key), so caches in this process drop it at once; returns the
+   * unsubscribe. Revokes by other processes (the CLI) are not seen here:
+   * whoever caches must also re-check within a short time.
+   */
+  onRevoke?(listener: () => void): () => void;
 }

@@ -4,7 +4,18 @@ import type { AccessStore, ApiKeyRecord, ApiRole, ReplicaKind, StoreRecord } fro
 
 /** AccessStore over any SqlClient: the same SQL on PostgreSQL and PGlite. */
 export class SqlAccessStore implements AccessStore {
+  private readonly revokeListeners = new Set<() => void>();
+
   constructor(private readonly db: SqlClient) {}
+
+  onRevoke(listener: () => void): () => void {
+    this.revokeListeners.add(listener);
+    return () => this.revokeListeners.delete(listener);
+  }
+
+  private revoked(): void {
+    for (const l of this.revokeListeners) l();
+  }
 
   // ---------------------------------------------------------------- stores and replicas
 
@@ -28,6 +39,7 @@ export class SqlAccessStore implements AccessStore {
       'UPDATE stores SET revoked_at = $2 WHERE store_id = $1 AND revoked_at IS NULL RETURNING 1',
       [storeId, at],
     );
+    if (rows.length > 0) this.revoked();
     return rows.length > 0;
   }
 
@@ -72,6 +84,7 @@ export class SqlAccessStore implements AccessStore {
 
   async revokeApiKey(id: string, at: number): Promise<boolean> {
     const rows = await this.db.query('UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING 1', [id, at]);
+    if (rows.length > 0) this.revoked();
     return rows.length > 0;
   }
 }

@@ -26,6 +26,7 @@ export class SyncServer {
   private readonly tokenOf = new Map<HubSession, string>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
+  private readonly offRevoke: () => void;
   private readonly presence = new Set<(store: StoreId, online: boolean) => void>();
 
   constructor(private readonly opts: SyncServerOptions) {
@@ -54,6 +55,9 @@ export class SyncServer {
       void this.recheckTokens();
     }, every);
     this.heartbeat.unref();
+    // A revoke in this process closes that store's sessions at once, not at the next heartbeat.
+    const off = opts.access.onRevoke?.(() => void this.recheckTokens());
+    this.offRevoke = () => void off?.();
   }
 
   /** Hook for the HTTP server's 'upgrade' event. */
@@ -83,6 +87,7 @@ export class SyncServer {
     const buffer = (data: unknown, isBinary: boolean) => {
       // A well-behaved agent sends one hello and waits for welcome.
       if (early.length >= 4) {
+        if (ws.readyState === ws.OPEN) ws.send(encode({ type: 'error', code: 'too_many_frames', message: 'more than 4 frames before the token was checked; send hello and wait for welcome', fatal: true }));
         ws.close(CloseCode.BadMessage, 'frames before authentication');
         return;
       }
@@ -207,6 +212,7 @@ export class SyncServer {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     this.unsubscribe();
+    this.offRevoke();
     for (const ws of this.wss.clients) ws.close(CloseCode.GoingAway, 'hub shutting down');
     await new Promise<void>((r) => this.wss.close(() => r()));
     for (const ws of this.wss.clients) ws.terminate();
