@@ -14,6 +14,8 @@ import { grantRights } from './stock-updates.js';
 export const PEER_CHANNEL = 'scoville_hub_rpc';
 /** How long a request waits for the other process's answer. */
 const PEER_TIMEOUT_MS = 750;
+/** A peer that did not answer is not asked to lend again for this long (a dead process must not slow every refusal). */
+const SILENT_PEER_MS = 10_000;
 
 type PeerRequest =
   | { op: 'borrow'; store: StoreId; sku: Sku; qty: number }
@@ -59,6 +61,8 @@ export interface PeerLinkDeps {
 export class PeerLink implements Peers {
   private readonly waiting = new Map<string, (a: PeerAnswer) => void>();
   private readonly borrowing = new Map<string, Promise<boolean>>();
+  /** Peers that timed out, and until when they are skipped for lending. */
+  private readonly silentUntil = new Map<ReplicaId, number>();
   private unlisten: (() => Promise<void>) | null = null;
 
   constructor(private readonly deps: PeerLinkDeps) {}
@@ -147,7 +151,8 @@ export class PeerLink implements Peers {
    * least the shortfall), so a burst does not ask once per hold.
    */
   async borrow(store: StoreId | null, lines: readonly CartLine[]): Promise<boolean> {
-    const peers = (await this.deps.hubReplicas()).filter((r) => r !== this.deps.me);
+    const now = Date.now();
+    const peers = (await this.deps.hubReplicas()).filter((r) => r !== this.deps.me && (this.silentUntil.get(r) ?? 0) <= now);
     if (peers.length === 0) return false;
     const totals = totalsBySku(lines);
     const s = this.deps.state.state;
@@ -178,8 +183,10 @@ export class PeerLink implements Peers {
       const a = await this.ask(p, { op: 'borrow', store, sku, qty: Math.max(short - got, Math.ceil(have / 2)) });
       if (a.op !== 'borrow') {
         this.deps.log.warn('borrowing rights failed', { store, sku, from: p, err: a.op === 'error' ? a.message : a.op });
+        if (a.op === 'error' && a.message.includes('did not answer')) this.silentUntil.set(p, Date.now() + SILENT_PEER_MS);
         continue;
       }
+      this.silentUntil.delete(p);
       // Committed by the lender: safe to join into memory now, before the cluster feed brings it.
       if (a.granted > 0) this.deps.state.apply(a.delta);
       got += a.granted;
