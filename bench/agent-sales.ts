@@ -19,13 +19,13 @@
  * Run alone: node --import tsx bench/agent-sales.ts
  * (the children are this file again: `--serve bare|agent|naive <dataDir>`).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log, report, type Figure } from './lib/figures.js';
+import { post, serveBareHono, startServerChild, type Server } from './lib/http-load.js';
 import { now, p50, p99 } from './lib/stats.js';
 
 const TERMINALS = 16;
@@ -44,19 +44,7 @@ async function serveChild(mode: Mode, dataDir: string): Promise<void> {
   let url: string;
   let stop: () => Promise<void>;
   if (mode === 'bare') {
-    const { Hono } = await import('hono');
-    const { serve } = await import('@hono/node-server');
-    const app = new Hono();
-    app.post('/sales', async (c) => {
-      const body = (await c.req.json()) as { idempotencyKey: string };
-      return c.json({ ok: true, idempotencyKey: body.idempotencyKey }, 201);
-    });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-    });
-    const addr = server.address() as { port: number };
-    url = `http://127.0.0.1:${addr.port}`;
-    stop = () => new Promise((r) => server.close(() => r()));
+    ({ url, stop } = await serveBareHono('/sales'));
   } else {
     const { initAgent, startAgent } = await import('../apps/edge-agent/src/agent.js');
     initAgent(dataDir, 'bench-store');
@@ -77,54 +65,8 @@ async function serveChild(mode: Mode, dataDir: string): Promise<void> {
 
 // ---------------------------------------------------------------- parent: the load
 
-interface Server {
-  url: string;
-  stop(): Promise<void>;
-}
-
 function startServer(mode: Mode, dataDir: string): Promise<Server> {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', mode, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => process.stderr.write(`[${mode}] ${d}`));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: string) => {
-      out += d;
-      const m = /READY (\S+)\n/.exec(out);
-      if (m) {
-        child.stdout.off('data', onData);
-        child.stdout.resume();
-        resolve({
-          url: m[1]!,
-          stop: async () => {
-            child.kill('SIGTERM');
-            await exited;
-          },
-        });
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code} before it was ready: ${out}`)));
-  });
-}
-
-function post(http: Agent, url: string, path: string, payload: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}${path}`,
-      { method: 'POST', agent: http, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return startServerChild(fileURLToPath(import.meta.url), ['--serve', mode, dataDir], mode);
 }
 
 async function getJson<T>(url: string): Promise<T> {

@@ -6,7 +6,7 @@
  * as a child process (`apps/sync-hub/bin/sync-hub.js ... start --port 0`),
  * so the load generator never shares the hub's event loop.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,26 @@ export async function registerStores(dbUrl: string, stores: readonly string[]): 
   } finally {
     await s.close();
   }
+}
+
+/**
+ * The real CLI, `sync-hub --json --database-url URL <args>` (one tsx start-up,
+ * ~1 s), e.g. `['stores', 'add', 'wh1']` or `['keys', 'add', '--role', 'reserve']`;
+ * resolves with its JSON answer.
+ */
+export function hubCli<T>(dbUrl: string, args: readonly string[], timeoutMs = 60_000): Promise<T> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DATABASE_URL;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [HUB_BIN, '--json', '--database-url', dbUrl, ...args], { cwd: REPO_ROOT, env, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`sync-hub ${args.join(' ')}: ${err.message}\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout) as T);
+      } catch {
+        reject(new Error(`sync-hub ${args.join(' ')}: not JSON: ${stdout.slice(0, 300)}`));
+      }
+    });
+  });
 }
 
 export interface HubProcess {
