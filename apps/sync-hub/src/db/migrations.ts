@@ -227,6 +227,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX allocation_policies_version ON allocation_policies (version);
   `,
+  // Yjs documents (store/yjs-store.ts): the catalog and each store's settings,
+  // one row per accepted update, merged into one row when they pile up.
+  `
+  CREATE TABLE yjs_updates (
+    id      bigserial PRIMARY KEY,
+    doc     text COLLATE "C" NOT NULL,
+    update  bytea NOT NULL,
+    at      bigint NOT NULL
+  );
+  CREATE INDEX yjs_updates_doc ON yjs_updates (doc, id);
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -5,6 +5,7 @@ import type { AuditStore } from './audit-store.js';
 import type { ExportStore } from './export-store.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { SellingStore } from './selling-store.js';
+import type { YjsStore } from './yjs-store.js';
 
 /**
  * The hub's durable storage (PostgreSQL, or PGlite embedded), one small
@@ -19,6 +20,7 @@ import type { SellingStore } from './selling-store.js';
  * - `alerts` (alert-store.ts): operational alerts (oversell), with history;
  * - `exports` (export-store.ts): the event export's log reads, cursors and publisher lease;
  * - `allocation` (allocation-store.ts): online allocation policies per store;
+ * - `yjs` (yjs-store.ts): the catalog and store settings documents (Yjs updates);
  * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
@@ -34,6 +36,7 @@ export interface HubStorage {
   readonly alerts: AlertStore;
   readonly exports: ExportStore;
   readonly allocation: AllocationStore;
+  readonly yjs: YjsStore;
   readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */

@@ -8,6 +8,7 @@ import { SqlAuditStore } from './sql-audit-store.js';
 import { SqlExportStore } from './sql-export-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
 import { SqlSellingStore } from './sql-selling-store.js';
+import { SqlYjsStore } from './sql-yjs-store.js';
 
 /** `now` also stamps the rows of schema_migrations. */
 export type HubStorageOptions = SqlInventoryStoreOptions;
@@ -27,6 +28,7 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     alerts: new SqlAlertStore(client),
     exports: new SqlExportStore(client),
     allocation: new SqlAllocationStore(client),
+    yjs: new SqlYjsStore(client),
     notices: {
       listen: (channel, cb) => client.listen(channel, cb),
       async notify(channel, payload) {

@@ -11,6 +11,7 @@ import { runAuditStoreTests } from './audit-store.suite.js';
 import { runExportStoreTests } from './export-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
 import { runInventoryStoreTests } from './inventory-store.suite.js';
+import { runYjsStoreTests } from './yjs-store.suite.js';
 import type { StorageTestTarget } from './storage-harness.js';
 
 /** A database of its own for each test. */
@@ -32,6 +33,7 @@ runAuditStoreTests('PostgreSQL', target);
 runAllocationStoreTests('PostgreSQL', target);
 runAlertStoreTests('PostgreSQL', target);
 runExportStoreTests('PostgreSQL', target);
+runYjsStoreTests('PostgreSQL', target);
 
 describe('PgClient on PostgreSQL', () => {
   it('survives the server killing its connections: pool recovers, LISTEN reconnects and reports it', async () => {

@@ -7,6 +7,7 @@ import { runAuditStoreTests } from './audit-store.suite.js';
 import { runExportStoreTests } from './export-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
 import { runInventoryStoreTests } from './inventory-store.suite.js';
+import { runYjsStoreTests } from './yjs-store.suite.js';
 import type { StorageTestTarget } from './storage-harness.js';
 
 // One PGlite for the whole file, every suite included (starting one takes
@@ -41,3 +42,4 @@ runAuditStoreTests('PGlite', target);
 runAllocationStoreTests('PGlite', target);
 runAlertStoreTests('PGlite', target);
 runExportStoreTests('PGlite', target);
+runYjsStoreTests('PGlite', target);
