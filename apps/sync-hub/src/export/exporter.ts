@@ -111,6 +111,7 @@ export class EventExporter {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private woken = false;
+  private wakeOnCommit = false;
   private unsubscribe: (() => Promise<void>) | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private published = 0;
@@ -161,10 +162,12 @@ export class EventExporter {
 
   private poke(): void {
     this.woken = true;
-    this.wake?.();
+    if (this.wakeOnCommit) this.wake?.();
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`; `stop()` always ends the wait, a commit only when `wakeOnCommit` (not while backing off). */
+  private sleep(ms: number, wakeOnCommit: boolean): Promise<void> {
+    this.wakeOnCommit = wakeOnCommit;
     return new Promise<void>((resolve) => {
       const t = setTimeout(() => done(), ms);
       const done = () => {
@@ -181,20 +184,20 @@ export class EventExporter {
     while (!this.stopped) {
       try {
         if (!(await this.holdLease())) {
-          await this.sleep(this.leaseMs / 3);
+          await this.sleep(this.leaseMs / 3, false);
           continue;
         }
         this.woken = false;
         const progressed = await this.round();
         backoff = this.minBackoffMs;
         this.lastError = null;
-        if (!progressed && !this.woken) await this.sleep(this.pollMs);
+        if (!progressed && !this.woken) await this.sleep(this.pollMs, true);
       } catch (e) {
         const msg = String((e as Error)?.message ?? e);
         if (msg !== this.lastError) this.opts.log.warn('event export failed; retrying', { sink: this.opts.sink.name, err: msg, retryInMs: backoff });
         this.lastError = msg;
         if (this.stopped) break;
-        await new Promise((r) => setTimeout(r, backoff));
+        await this.sleep(backoff, false);
         backoff = Math.min(backoff * 2, this.maxBackoffMs);
       }
     }
