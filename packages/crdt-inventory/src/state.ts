@@ -174,9 +174,20 @@ export class InventoryState {
     }
     byId.set(r.id, { rec, seq });
     const c = this.counterFor(r.store, r.sku);
-    const holds = (c.holds ?? []).filter((h) => h.id !== r.id || h.owner !== r.owner);
-    if (rec.status === 'active') holds.push(rec);
-    c.holds = holds.length > 0 ? holds : null;
+    // A new hold is appended (O(1)); only a status change of a known one
+    // rebuilds the list. Rebuilding on every new hold made a flash sale's
+    // thousands of holds on one counter quadratic (flash-sale bench).
+    const wasActive = existing !== undefined && existing.rec.status === 'active';
+    if (!wasActive) {
+      if (rec.status === 'active') {
+        if (c.holds === null) c.holds = [rec];
+        else c.holds.push(rec);
+      }
+    } else {
+      const holds = (c.holds ?? []).filter((h) => h.id !== r.id || h.owner !== r.owner);
+      if (rec.status === 'active') holds.push(rec);
+      c.holds = holds.length > 0 ? holds : null;
+    }
     c.seq = seq;
     return true;
   }
