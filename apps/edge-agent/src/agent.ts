@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { replicaId, storeId, type StoreId } from '@scoville/crdt-inventory';
+import { replicaId, storeId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { dataPaths, ensureDir, readRuntime, removeRuntime, writeRuntime } from './data-dir.js';
 import { createApp } from './http/app.js';
 import { AgentInventory } from './inventory/agent-inventory.js';
@@ -93,7 +93,9 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const sync = opts.hub
     ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs, log: opts.log })
     : null;
-  const app = createApp({ inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, startedAt });
+  // A till sale short of rights while online asks the hub for the shortfall (bounded wait).
+  const withRights = sync ? <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => sync.withRights(inventory.shortfall(lines, clock()), sell) : undefined;
+  const app = createApp({ inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, withRights, startedAt });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));

@@ -42,6 +42,11 @@ export interface AppDeps {
   syncStatus?: () => SyncStatus;
   /** Starts a sync round now (send what is pending, compare digests); absent without a hub. */
   syncNow?: () => void;
+  /**
+   * Runs a sale (not forced): first asks the hub for the rights these lines
+   * lack, waiting briefly, and keeps them (no hand-over) until `sell` is done; absent without a hub.
+   */
+  withRights?: <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => Promise<T>;
   startedAt?: number;
 }
 
@@ -94,24 +99,30 @@ export function createApp(deps: AppDeps): Hono {
     path: string,
     schema: S,
     run: (body: z.infer<S>, ctx: WriteContext) => Outcome<unknown>,
+    around?: (body: z.infer<S>, go: () => Promise<Answer>) => Promise<Answer>,
   ) =>
     app.post(path, async (c) => {
       const body = await parse(c, schema);
       if (body instanceof Response) return body;
-      return send(
-        c,
-        await writes.write({
+      const go = () =>
+        writes.write({
           route: `POST ${path}`,
           idempotencyKey: body.idempotencyKey,
           request: body,
           terminal: body.terminal ?? null,
           run: (ctx) => run(body, ctx),
-        }),
-      );
+        });
+      return send(c, around ? await around(body, go) : await go());
     });
   const qtyLines = (lines: readonly { sku: string; qty: number }[]) => lines.map((l) => ({ sku: l.sku as Sku, qty: l.qty }));
 
-  writeRoute('/sales', saleBody, (b, ctx) => inventory.sell(qtyLines(b.lines), { ...ctx, force: b.force === true }));
+  writeRoute(
+    '/sales',
+    saleBody,
+    (b, ctx) => inventory.sell(qtyLines(b.lines), { ...ctx, force: b.force === true }),
+    // Online and short of rights: the hub may hand some back before the sale is judged.
+    (b, go) => (b.force === true || !deps.withRights ? go() : deps.withRights(qtyLines(b.lines), go)),
+  );
   writeRoute('/restocks', restockBody, (b, ctx) => inventory.restock(qtyLines(b.lines), ctx));
   writeRoute('/adjustments', adjustmentBody, (b, ctx) => inventory.adjust(qtyLines(b.lines), b.reason, ctx));
   writeRoute('/counts', countBody, (b, ctx) =>

@@ -12,7 +12,12 @@ import {
   MAX_TOTAL,
   releaseReservation,
   spendableRights,
+  storeHandover,
+  transferRights,
+  ruleFor,
   type AdjustmentReason,
+  type AllocationPolicy,
+  type ReplicaId,
   type Delta,
   type EventType,
   type InventoryEvent,
@@ -72,6 +77,8 @@ export class AgentInventory {
   private readonly listeners = new Set<(change: StockChange) => void>();
   /** Changes applied in the open transaction, announced after it commits. */
   private pendingChanges: StockChange[] = [];
+  /** The online allocation policy last received from the hub (null: none yet). */
+  policy: AllocationPolicy | null = null;
 
   constructor(
     readonly store: AgentStore,
@@ -90,6 +97,8 @@ export class AgentInventory {
     this.nextChange = loaded.lastChange + 1;
     this.catalogCache = new Map(this.store.catalog().map((c) => [c.sku, c]));
     this.pendingChanges = [];
+    const policy = this.store.allocationPolicy();
+    this.policy = policy === null ? null : (JSON.parse(policy) as AllocationPolicy);
     this.lastChangeAt.clear();
     // Each SKU's latest event, found by the database: reading the whole log here
     // took seconds per million events at every start (and after every failed transaction).
@@ -174,6 +183,40 @@ export class AgentInventory {
       this.pendingChanges.push({ event: null, stock: this.stock(sku, now) });
     }
     return effective;
+  }
+
+  /** Stores the policy received from the hub (in the open transaction). */
+  setPolicy(policy: AllocationPolicy, now: number): void {
+    this.store.saveAllocationPolicy(JSON.stringify(policy), now);
+    this.policy = policy;
+  }
+
+  /**
+   * Hands `hub` the rights this replica holds above what the policy lets it
+   * keep (keep = sellable − onlineTarget), one `rights_transfer` event per
+   * SKU, through the normal write path. Returns the units handed over.
+   */
+  handOver(hub: ReplicaId, now: number, skus?: Iterable<Sku>): number {
+    const policy = this.policy;
+    if (policy === null || hub === this.identity.replica) return 0;
+    let total = 0;
+    const store = this.identity.store;
+    for (const sku of skus ?? this.state.skus(store)) {
+      const qty = storeHandover(this.state, store, sku, this.identity.replica, ruleFor(policy, sku));
+      if (qty <= 0 || qty > this.rightsOf(sku, now)) continue;
+      const r = transferRights(this.state, { store, sku, from: this.identity.replica, to: hub, qty, now });
+      if (!r.ok) continue;
+      this.record('rights_transfer', sku, qty, { now, terminal: 'allocation' }, r.delta, { to: hub });
+      total += qty;
+    }
+    return total;
+  }
+
+  /** Per SKU, how many units of `lines` this replica lacks the rights for at `now`. */
+  shortfall(lines: readonly Line[], now: number): Line[] {
+    return [...sumBySku(lines)]
+      .map(([sku, qty]) => ({ sku, qty: qty - Math.max(0, this.rightsOf(sku, now)) }))
+      .filter((l) => l.qty > 0 && this.isKnown(l.sku));
   }
 
   sell(lines: readonly Line[], ctx: WriteContext & { force?: boolean }): Outcome<{ lines: StockView[]; forced: boolean; events: string[] }> {

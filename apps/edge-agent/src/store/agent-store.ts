@@ -67,5 +67,9 @@ export interface AgentStore {
   syncValue(key: string): number;
   setSyncValue(key: string, value: number): void;
 
+  /** The allocation policy last received from the hub (JSON), or null. */
+  allocationPolicy(): string | null;
+  saveAllocationPolicy(policy: string, at: number): void;
+
   close(): void;
 }

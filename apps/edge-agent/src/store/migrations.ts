@@ -115,6 +115,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX reservations_hold ON reservations (hold_id);
   CREATE INDEX reservations_changed ON reservations (changed);
   `,
+  // 3: the store's online allocation policy, as last received from the hub
+  // (JSON of crdt-inventory's AllocationPolicy); one row.
+  `
+  CREATE TABLE allocation_policy (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    policy       TEXT NOT NULL,
+    received_at  INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -277,6 +277,16 @@ export class SqliteAgentStore implements AgentStore {
     this.stmts.syncSet.run(key, value);
   }
 
+  allocationPolicy(): string | null {
+    return (this.db.prepare('SELECT policy FROM allocation_policy WHERE id = 1').get() as { policy: string } | undefined)?.policy ?? null;
+  }
+
+  saveAllocationPolicy(policy: string, at: number): void {
+    this.db
+      .prepare('INSERT INTO allocation_policy (id, policy, received_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET policy = excluded.policy, received_at = excluded.received_at')
+      .run(policy, at);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

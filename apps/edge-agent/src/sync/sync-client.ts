@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
-import { chunkDelta, deltaOf, deltaOfStore, deltaWithout, emptyDelta, isEmptyDelta } from '@scoville/crdt-inventory';
-import { CloseCode, PROTOCOL_VERSION, decode, encode, type Message } from '@scoville/protocol';
+import { randomBytes } from 'node:crypto';
+import { chunkDelta, deltaOf, deltaOfStore, deltaWithout, emptyDelta, isEmptyDelta, type ReplicaId, type Sku } from '@scoville/crdt-inventory';
+import { CloseCode, PROTOCOL_VERSION, decode, encode, minorOf, type Message } from '@scoville/protocol';
 import type { SyncStatus } from '../http/app.js';
 import type { AgentInventory } from '../inventory/agent-inventory.js';
 import type { WriteService } from '../inventory/write-service.js';
@@ -136,8 +137,22 @@ export class SyncClient {
   }
 
   start(): void {
+  /** The hub replica of this link and the negotiated minor (allocation needs ≥ 1). */
+  private hubReplica: ReplicaId | null = null;
+  private minor = 0;
+  /** SKUs changed since the last hand-over check. */
+  private handOverSkus = new Set<Sku>();
+  /** Sales waiting for or using granted rights: no hand-over meanwhile (it would give them straight back). */
+  private handOverPaused = 0;
+  private handOverScheduled = false;
+  private readonly grantWaiters = new Map<string, (granted: number) => void>();
+  private requestCount = 0;
+  private readonly requestPrefix = `rq${randomBytes(4).toString('hex')}`;
     if (this.phase !== 'stopped') return;
-    this.offChange = this.opts.inventory.onChange(() => this.schedulePump());
+    this.offChange = this.opts.inventory.onChange((c) => {
+      this.schedulePump();
+      this.scheduleHandOver(c.stock.sku);
+    });
     this.connect();
   }
 
@@ -340,6 +355,8 @@ export class SyncClient {
         this.inflight = [];
         this.batchSeq = 0;
         this.sentChange = inventory.store.syncValue(ACKED_CHANGE);
+        this.hubReplica = m.hubReplica;
+        this.minor = minorOf(m.protocol);
         this.sentEventSeq = inventory.store.syncValue(ACKED_EVENT_SEQ);
         this.stateFirst = true;
         this.stateSeq = 0;
@@ -389,6 +406,23 @@ export class SyncClient {
         this.send({ type: 'pong', t: m.t });
         return;
       default:
+      case 'allocation': {
+        if (m.store !== inventory.identity.store) return;
+        const hub = this.hubReplica;
+        await writes.internal(() => {
+          inventory.setPolicy(m.policy, this.clock());
+          if (hub !== null) inventory.handOver(hub, this.clock());
+        });
+        return;
+      }
+      case 'rights_grant': {
+        if (m.store === inventory.identity.store) {
+          const foreign = deltaOfStore(deltaWithout(m.delta, inventory.identity.replica), inventory.identity.store);
+          await writes.internal(() => inventory.applyRemote(foreign, this.clock()));
+        }
+        this.grantWaiters.get(m.requestId)?.(m.granted);
+        return;
+      }
         return;
     }
   }
@@ -401,6 +435,62 @@ export class SyncClient {
       this.sentEventSeq >= this.opts.inventory.lastEventSeq
     );
   }
+  /**
+   * Asks the hub for `qty` rights on `sku` and waits (at most `timeoutMs`)
+   * for the grant to be applied; resolves with the units granted (0 when
+   * offline, on a 1.0 hub, or on timeout: a late grant still arrives and is applied).
+   */
+  requestRights(sku: Sku, qty: number, timeoutMs = 300): Promise<number> {
+    if (this.phase !== 'online' || this.hubReplica === null) return Promise.resolve(0);
+    const requestId = `${this.requestPrefix}-${++this.requestCount}`;
+    return new Promise((resolve) => {
+      const done = (granted: number) => {
+        clearTimeout(timer);
+        this.grantWaiters.delete(requestId);
+        resolve(granted);
+      };
+      const timer = setTimeout(() => done(0), timeoutMs);
+      this.grantWaiters.set(requestId, done);
+      this.send({ type: 'rights_request', requestId, store: this.opts.inventory.identity.store, sku, qty });
+    });
+  }
+
+  /**
+   * Runs `sell` after asking the hub for `short` (the rights a sale lacks),
+   * waiting at most `timeoutMs` for the grants; hand-over is paused until
+   * `sell` is done, so granted rights are not handed straight back.
+   */
+  async withRights<T>(short: readonly { sku: Sku; qty: number }[], sell: () => Promise<T>, timeoutMs = 300): Promise<T> {
+    if (short.length === 0 || this.phase !== 'online') return sell();
+    this.handOverPaused++;
+    try {
+      await Promise.all(short.map((l) => this.requestRights(l.sku, l.qty, timeoutMs)));
+      return await sell();
+    } finally {
+      this.handOverPaused--;
+      for (const l of short) this.scheduleHandOver(l.sku);
+    }
+  }
+
+  /** After local or remote changes: hand the hub what the policy says this store may not keep. */
+  private scheduleHandOver(sku: Sku): void {
+    if (this.phase !== 'online' || this.minor < 1 || this.opts.inventory.policy === null) return;
+    this.handOverSkus.add(sku);
+    if (this.handOverScheduled || this.handOverPaused > 0) return;
+    this.handOverScheduled = true;
+    setImmediate(() => {
+      this.handOverScheduled = false;
+      // Paused: the SKUs wait in handOverSkus; withRights reschedules when done.
+      if (this.handOverPaused > 0) return;
+      const skus = this.handOverSkus;
+      this.handOverSkus = new Set();
+      const hub = this.hubReplica;
+      if (this.phase !== 'online' || hub === null) return;
+      const { inventory, writes } = this.opts;
+      writes.internal(() => inventory.handOver(hub, this.clock(), skus)).catch((e) => (this.lastError = `hand-over failed: ${String(e)}`));
+    });
+  }
+
 
   private sendRepair(): void {
     const { inventory } = this.opts;
