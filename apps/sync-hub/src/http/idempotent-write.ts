@@ -7,6 +7,9 @@ import type { SellOutcome } from '../selling/sell-error.js';
 import type { SellingStore } from '../store/selling-store.js';
 import { errorResponse } from './errors.js';
 
+/** Rounds of borrow-then-decide-again before a refusal for lack of stock is answered. */
+const MAX_BORROW_ROUNDS = 4;
+
 export interface WriteRequest<T> {
   /** Whose keys these are (`key:<api key id>`, `store:<id>`): one caller's key never replays another's answer. */
   scope: string;
@@ -59,7 +62,11 @@ export function idempotentWriter(seller: HubSeller, store: SellingStore) {
       }
       const slot = { scope: req.scope, key: req.idempotencyKey, requestHash: hash, status: req.status };
       let outcome = await seller.submit(req.run, slot);
-      if (!outcome.ok && outcome.error.code === 'insufficient_stock' && req.retryOnShort && (await req.retryOnShort(outcome))) {
+      // Short of rights: borrow from the other hub processes and decide again, a few rounds
+      // at most (a lender may give less than asked, or other holds may take it meanwhile).
+      for (let round = 0; round < MAX_BORROW_ROUNDS && req.retryOnShort !== undefined; round++) {
+        if (outcome.ok || outcome.error.code !== 'insufficient_stock') break;
+        if (!(await req.retryOnShort(outcome as SellOutcome<T> & { ok: false }))) break;
         outcome = await seller.submit(req.run, slot);
       }
       if (!outcome.ok) return errorResponse(c, outcome.error.status, outcome.error.code, outcome.error.message, outcome.error.details);

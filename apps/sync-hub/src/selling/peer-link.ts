@@ -13,7 +13,7 @@ import { grantRights } from './stock-updates.js';
 /** Postgres NOTIFY channel of the hub processes' requests to each other. */
 export const PEER_CHANNEL = 'scoville_hub_rpc';
 /** How long a request waits for the other process's answer. */
-const PEER_TIMEOUT_MS = 750;
+const PEER_TIMEOUT_MS = 2_000;
 /** A peer that did not answer is not asked to lend again for this long (a dead process must not slow every refusal). */
 const SILENT_PEER_MS = 10_000;
 
