@@ -13,6 +13,8 @@ import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
 import { SyncServer } from './sync/sync-server.js';
 import { createSelling } from './selling/selling.js';
+import { AllocationDesk } from './allocation/allocation-desk.js';
+import { mountAllocationRoutes } from './http/allocation-routes.js';
 import { createStorefront } from './storefront/storefront.js';
 import { OversellMonitor } from './alerts/oversell.js';
 import type { EventExporter } from './export/exporter.js';
@@ -109,7 +111,9 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // Commits that landed between loading and subscribing.
   await feed.catchUp();
 
-  const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs });
+  // Online allocation: policies pushed to agents, rights granted and given back (through the seller, set below).
+  const allocation = new AllocationDesk({ allocation: storage.allocation, state, log });
+  const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs, allocation });
   const ownPosition = await inventory.syncPosition(replica);
   const selling = createSelling({
     selling: storage.selling,
@@ -124,6 +128,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }),
   });
   await selling.start(opts.sweepEveryMs);
+  allocation.useSeller(selling.seller);
+  await allocation.start();
   oversell.start();
   const exportOpts = opts.export === undefined ? exportOptionsFromEnv() : opts.export;
   const exporter = exportOpts ? await startHubExport(storage, replica, log, exportOpts) : null;
@@ -145,7 +151,16 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     exportStatus: exporter ? () => exporter.status() : undefined,
     clock: opts.clock,
     storefront,
-    mountSelling: (a, auth) => selling.mount(a, auth),
+    mountSelling: (a, auth) => {
+      selling.mount(a, auth);
+      mountAllocationRoutes(a, {
+        desk: allocation,
+        storeExists: async (id) => (await access.listStores()).some((x) => x.storeId === id),
+        audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }),
+        auth,
+        clock: Date.now,
+      });
+    },
   });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => {
@@ -172,6 +187,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     exporter,
     stop: () =>
       (stopping ??= (async () => {
+        allocation.stop();
         await sync.close();
         await storefront.close();
         await new Promise<void>((r) => {

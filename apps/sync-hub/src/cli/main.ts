@@ -7,6 +7,7 @@ import { formatRanges, verifyStores } from '../verify.js';
 import type { ApiRole } from '../store/access-store.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
+import { registerAllocationCommands } from './allocation-commands.js';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_EXCHANGE } from '../export/amqp-sink.js';
 import { replay } from '../export/exporter.js';
@@ -158,6 +159,8 @@ keys.command('revoke <id>').action(async (id: string) => {
   if (!ok) throw new CliError('not_found', `no active key ${id}`);
   out({ id, revoked: true }, `key ${id} revoked`);
 });
+
+registerAllocationCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
 
 program
   .command('verify')

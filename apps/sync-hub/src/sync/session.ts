@@ -6,8 +6,10 @@ import {
   emptyDelta,
   isEmptyDelta,
   type Delta,
+  type AllocationPolicy,
   type InventoryEvent,
   type ReplicaId,
+  type Sku,
   type StoreId,
 } from '@scoville/crdt-inventory';
 import {
@@ -15,12 +17,17 @@ import {
   PROTOCOL_VERSION,
   decode,
   encode,
+  minorOf,
+  negotiateVersion,
   type BatchMessage,
   type DigestMessage,
   type HelloMessage,
   type Message,
   type RepairMessage,
+  type RightsGrantMessage,
+  type RightsRequestMessage,
 } from '@scoville/protocol';
+import type { AllocationDesk, AllocationLink } from '../allocation/allocation-desk.js';
 import type { HubState, StateChange } from '../state/hub-state.js';
 import type { AccessStore } from '../store/access-store.js';
 import type { InventoryStore } from '../store/inventory-store.js';
@@ -35,6 +42,10 @@ const MAX_PENDING_BATCHES = 64;
 const REPAIR_INTERVAL_MS = 60_000;
 /** A connection that has not said hello by then is dropped (default). */
 const HELLO_TIMEOUT_MS = 10_000;
+/** rights_request answers remembered per link (a repeated requestId gets the first answer). */
+const REMEMBERED_GRANTS = 256;
+/** Changes of a store are gathered this long before the hub looks for rights to give back. */
+const GIVE_BACK_DELAY_MS = 25;
 
 export interface SessionDeps {
   /** Claims the agent's replica for its store. */
@@ -57,6 +68,8 @@ export interface SessionDeps {
   /** Called once the session knows its replica (after hello). */
   onOnline: (s: HubSession) => void;
   onClosed: (s: HubSession) => void;
+  /** Online allocation (policies, grants, give-back); without it rights_request is `not_supported`. */
+  allocation?: AllocationDesk;
 }
 
 /**
@@ -70,8 +83,15 @@ export interface SessionDeps {
  * committed. A frame that cannot be decoded closes the link (4400): acks are
  * cumulative, so silently skipping one batch would later ack it by mistake.
  */
-export class HubSession {
+export class HubSession implements AllocationLink {
   state: 'awaiting_hello' | 'online' | 'closed' = 'awaiting_hello';
+  /** Minor of the negotiated protocol version (allocation needs ≥ 1). */
+  minor = 0;
+  /** The policy this agent was last sent (null: none sent, so nothing is given back unasked). */
+  private policy: AllocationPolicy | null = null;
+  private readonly grants = new Map<string, Promise<RightsGrantMessage | null>>();
+  private giveBackSkus = new Set<Sku>();
+  private giveBackTimer: NodeJS.Timeout | null = null;
   replica: ReplicaId | null = null;
   private outSeq = 0;
   connectedAt: number;
@@ -137,12 +157,17 @@ export class HubSession {
       case 'pong':
         return;
       case 'rights_request':
-        return this.send({
-          type: 'error',
-          code: 'not_supported',
-          message: 'this hub does not grant rights yet; the agent keeps selling within its own rights',
-          fatal: false,
-        });
+        if (!this.deps.allocation) {
+          return this.send({
+            type: 'error',
+            code: 'not_supported',
+            message: 'this hub does not grant rights; the agent keeps selling within its own rights',
+            fatal: false,
+          });
+        }
+        // Not awaited: later frames go on while the grant commits.
+        this.rightsRequest(msg);
+        return;
       default:
         return this.fail('unexpected_message', `an agent may not send ${msg.type}`, CloseCode.BadMessage);
     }
@@ -187,9 +212,13 @@ export class HubSession {
     }
     this.replica = m.replica;
     this.state = 'online';
+    // decode() refused other majors: this is the common major and the lower minor.
+    const negotiated = negotiateVersion(m.protocol);
+    const version = negotiated.ok ? negotiated.version : PROTOCOL_VERSION;
+    this.minor = minorOf(version);
     this.send({
       type: 'welcome',
-      protocol: PROTOCOL_VERSION,
+      protocol: version,
       hubReplica: this.deps.hubReplica,
       ackedUpTo: 0,
       hubSeq: pos?.lastEventSeq ?? 0,
@@ -197,6 +226,62 @@ export class HubSession {
     this.deps.onOnline(this);
     // Catch-up in the hub→agent direction: everything other replicas wrote for this store.
     this.sendDelta(this.deps.state.storeDelta(this.store, m.replica));
+    if (this.minor >= 1 && this.deps.allocation) {
+      this.deps.allocation.register(this);
+      void this.deps.allocation.policy(this.store).then(
+        (p) => this.policyChanged(p),
+        (e) => this.deps.log.warn('allocation policy unavailable', { store: this.store, err: String(e) }),
+      );
+    }
+  }
+
+  /** Sends the store's policy to a 1.1 agent and gives back what the hub holds above the new target. */
+  policyChanged(policy: AllocationPolicy): void {
+    if (this.state !== 'online' || this.minor < 1) return;
+    this.policy = policy;
+    this.send({ type: 'allocation', store: this.store, policy });
+    this.scheduleGiveBack(this.deps.state.state.skus(this.store));
+  }
+
+  private scheduleGiveBack(skus: Iterable<Sku>): void {
+    if (this.policy === null || !this.deps.allocation) return;
+    for (const k of skus) this.giveBackSkus.add(k);
+    if (this.giveBackTimer !== null || this.giveBackSkus.size === 0) return;
+    this.giveBackTimer = setTimeout(() => {
+      this.giveBackTimer = null;
+      const batch = this.giveBackSkus;
+      this.giveBackSkus = new Set();
+      if (this.state !== 'online' || this.policy === null) return;
+      this.deps.allocation!.giveBack(this.store, batch, this.replica!, this.policy).catch((e) =>
+        this.deps.log.warn('allocation give-back failed', { store: this.store, agent: this.replica, err: String(e) }),
+      );
+    }, GIVE_BACK_DELAY_MS);
+    this.giveBackTimer.unref();
+  }
+
+  /** Grants rights (committed first), then answers; a repeated requestId gets the first answer. */
+  private rightsRequest(m: RightsRequestMessage): void {
+    if (m.store !== this.store) {
+      this.fail('forbidden', `rights request for store ${m.store}`, CloseCode.Forbidden);
+      return;
+    }
+    let answer = this.grants.get(m.requestId);
+    if (answer === undefined) {
+      answer = this.deps.allocation!.grant(this.store, m.sku, this.replica!, m.qty).then(
+        (g): RightsGrantMessage => ({ type: 'rights_grant', requestId: m.requestId, store: this.store, sku: m.sku, granted: g.granted, delta: g.delta }),
+        (e) => {
+          this.grants.delete(m.requestId);
+          this.deps.log.warn('rights grant failed', { store: this.store, agent: this.replica, err: String(e) });
+          return null;
+        },
+      );
+      this.grants.set(m.requestId, answer);
+      if (this.grants.size > REMEMBERED_GRANTS) this.grants.delete(this.grants.keys().next().value!);
+    }
+    void answer.then((g) => {
+      if (g !== null) this.send(g);
+      else this.send({ type: 'error', code: 'unavailable', message: `rights request ${m.requestId} could not be committed; ask again`, fatal: false });
+    });
   }
 
   /** Checks that every entry and event was written by this agent for its own store. */
@@ -276,6 +361,10 @@ export class HubSession {
   forward(change: StateChange): void {
     if (this.state !== 'online' || change.store !== this.store) return;
     this.sendDelta(deltaWithout(change.delta, this.replica!));
+    if (this.policy !== null) {
+      const d = change.delta;
+      this.scheduleGiveBack([...d.entries.map((e) => e.sku), ...d.transfers.map((t) => t.sku), ...d.reservations.map((r) => r.sku)]);
+    }
   }
 
   private sendDelta(d: Delta): void {
@@ -313,6 +402,8 @@ export class HubSession {
     clearTimeout(this.helloTimer);
     if (this.state === 'closed') return;
     this.state = 'closed';
+    if (this.giveBackTimer !== null) clearTimeout(this.giveBackTimer);
+    this.deps.allocation?.unregister(this);
     this.deps.onClosed(this);
   }
 }
