@@ -37,7 +37,7 @@ export interface Grant {
 const NO_GRANT: Grant = { granted: 0, delta: { entries: [], transfers: [], reservations: [] } };
 
 /**
- * This hub process's side of online allocation (docs/decisions.md 20):
+ * This hub process's side of online allocation (docs/decisions.md 22):
  * the policies (cached, pushed to the connected agents of a store when they
  * change here or, polled every ~2 s, elsewhere), rights granted to agents on
  * request, and rights given back when the online side holds more than the

@@ -16,6 +16,8 @@ import { openHubStorage } from '../../src/store/sql-hub-storage.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { createAgent, killAllAgents, mustPost, post, removeTempDirs, startAgent, stopAgent, waitSynced, type StoreAgent } from './helpers/agents.js';
 import { waitFor } from './helpers/wait.js';
+import { hubCli } from './helpers/hub.js';
+import WebSocket from 'ws';
 import { runCli } from '../../../edge-agent/test/helpers/cli.js';
 
 let db: TestDatabase;
@@ -158,5 +160,38 @@ describe('online allocation', () => {
     expect(sellable(hub.state.state, S1, HOT)).toBe(0);
     const v = await runCli(['--data', a.dir, '--json', 'verify']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+});
+
+describe('policy through the CLI, and a 1.0 agent', () => {
+  it('`sync-hub allocation set/get` writes the policy; the running hub pushes it to a connected agent within the poll', async () => {
+    const b = await createAgent('s2', TOKENS.s2);
+    await startAgent(b, syncUrl);
+    await mustPost(b, '/restocks', [{ sku: HOT, qty: 10 }]);
+    await waitSynced(b);
+    const set = await hubCli<{ policy: { default: unknown } }>(db.url, ['allocation', 'set', 's2', '--keep', '3']);
+    expect(set.policy.default).toEqual({ mode: 'keep', keep: 3 });
+    const sku = await hubCli<{ policy: { skus: Record<string, unknown> } }>(db.url, ['allocation', 'set', 's2', '--sku', 'MILD-1', '--none']);
+    expect(sku.policy.skus).toEqual({ 'MILD-1': { mode: 'none' } });
+    const got = await hubCli<{ policy: unknown }>(db.url, ['allocation', 'get', 's2']);
+    expect(got.policy).toEqual({ default: { mode: 'keep', keep: 3 }, skus: { 'MILD-1': { mode: 'none' } } });
+    await expect(hubCli(db.url, ['allocation', 'set', 's2', '--share', '2'])).rejects.toThrow();
+    await expect(hubCli(db.url, ['allocation', 'set', 'nope', '--none'])).rejects.toThrow(/unknown_store|no store/);
+    // keep 3 of 10: the hub ends up with 7.
+    await waitUntil('the agent to hand over 7', () => hubRights(S2) === 7);
+    expect((await hub.storage.audit.auditLog(3)).some((e) => e.actor === 'cli' && e.action === 'allocation.set')).toBe(true);
+  });
+
+  it('a 1.0 agent gets a 1.0 welcome and no allocation message', async () => {
+    const frames: any[] = [];
+    const ws = new WebSocket(syncUrl, { headers: { authorization: `Bearer ${TOKENS.s2}` } });
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'hello', protocol: '1.0', store: 's2', replica: 's2.old-agent', ackedHubSeq: 0, lastEventSeq: 0 }));
+    await waitUntil('welcome', () => frames.some((f) => f.type === 'welcome'));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(frames.find((f) => f.type === 'welcome').protocol).toBe('1.0');
+    expect(frames.some((f) => f.type === 'allocation')).toBe(false);
+    ws.close();
   });
 });
