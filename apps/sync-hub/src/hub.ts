@@ -16,6 +16,7 @@ import { createSelling } from './selling/selling.js';
 import { AllocationDesk } from './allocation/allocation-desk.js';
 import { mountAllocationRoutes } from './http/allocation-routes.js';
 import { createStorefront } from './storefront/storefront.js';
+import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
 import type { EventExporter } from './export/exporter.js';
 import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
@@ -41,6 +42,8 @@ export interface HubOptions {
   corsOrigins?: string[];
   /** Cache-Control of storefront reads (default `public, max-age=1, stale-while-revalidate=5`). */
   cacheControl?: string;
+  /** Serve GraphiQL at GET /graphql (default off). */
+  graphiql?: boolean;
 }
 
 export interface RunningHub {
@@ -142,6 +145,14 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     cacheControl: opts.cacheControl,
   });
   pushAlert = (type, store, sku, data) => void storefront.feed.publish(type, store, sku, data);
+  const graphql = createGraphql({
+    views: storefront.views,
+    feed: storefront.feed,
+    service: selling.service,
+    listStores: () => access.listStores(),
+    isOnline: (s) => sync.isOnline(s),
+    graphiql: opts.graphiql,
+  });
   const app = createHubApp({
     storage,
     state,
@@ -151,6 +162,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     exportStatus: exporter ? () => exporter.status() : undefined,
     clock: opts.clock,
     storefront,
+    mountGraphql: (a, auth) => graphql.mount(a, auth),
     mountSelling: (a, auth) => {
       selling.mount(a, auth);
       mountAllocationRoutes(a, {
@@ -164,7 +176,9 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   });
   const server: Server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => {
-    if ((req.url ?? '').split('?')[0] === '/ws') storefront.ws.handleUpgrade(req, socket, head);
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/ws') storefront.ws.handleUpgrade(req, socket, head);
+    else if (path === '/graphql') graphql.handleUpgrade(req, socket, head);
     else sync.handleUpgrade(req, socket, head);
   });
   await new Promise<void>((resolve, reject) => {
@@ -190,6 +204,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         allocation.stop();
         await sync.close();
         await storefront.close();
+        await graphql.close();
         await new Promise<void>((r) => {
           server.close(() => r());
           server.closeAllConnections();

@@ -12,6 +12,9 @@ declare module 'hono' {
 
 const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
 
+/** A key's verdict for a role: its id and role, or the 401/403 to answer. */
+export type KeyCheck = { ok: true; id: string; role: ApiRole } | { ok: false; status: 401 | 403; code: 'unauthorized' | 'forbidden'; message: string };
+
 /**
  * Bearer API keys with roles; admin ⊇ reserve ⊇ read. Lookups are cached
  * for a short time so reads do not cost a database round trip each. A key
@@ -22,23 +25,31 @@ const RANK: Record<ApiRole, number> = { read: 0, reserve: 1, admin: 2 };
 export function apiKeyAuth(store: AccessStore, ttlMs = 1_000) {
   const cache = new Map<string, { id: string | null; role: ApiRole | null; until: number }>();
   store.onRevoke?.(() => cache.clear());
+  /** The same lookup and cache for callers that are not hono routes (GraphQL, its WebSocket). */
+  const check = async (key: string | null, need: ApiRole): Promise<KeyCheck> => {
+    if (!key) return { ok: false, status: 401, code: 'unauthorized', message: 'an API key is required: Authorization: Bearer <key>' };
+    const hash = hashSecret(key);
+    const now = Date.now();
+    let hit = cache.get(hash);
+    if (!hit || hit.until < now) {
+      const rec = await store.apiKeyForHash(hash);
+      hit = rec && rec.revokedAt === null ? { id: rec.id, role: rec.role, until: now + ttlMs } : { id: null, role: null, until: now + ttlMs };
+      if (cache.size > 10_000) cache.clear();
+      cache.set(hash, hit);
+    }
+    if (hit.role === null) return { ok: false, status: 401, code: 'unauthorized', message: 'unknown or revoked API key' };
+    if (RANK[hit.role] < RANK[need]) return { ok: false, status: 403, code: 'forbidden', message: `this route needs a ${need} key, yours is ${hit.role}` };
+    return { ok: true, id: hit.id!, role: hit.role };
+  };
   /** `allowQuery`: also accept `?key=` (for EventSource, which cannot send headers). */
-  return (need: ApiRole, allowQuery = false): MiddlewareHandler =>
+  const middleware = (need: ApiRole, allowQuery = false): MiddlewareHandler =>
     async (c, next) => {
-      const key = bearer(c.req.header('authorization')) ?? (allowQuery ? (c.req.query('key') ?? null) : null);
-      if (!key) return errorResponse(c, 401, 'unauthorized', 'an API key is required: Authorization: Bearer <key>');
-      const hash = hashSecret(key);
-      const now = Date.now();
-      let hit = cache.get(hash);
-      if (!hit || hit.until < now) {
-        const rec = await store.apiKeyForHash(hash);
-        hit = rec && rec.revokedAt === null ? { id: rec.id, role: rec.role, until: now + ttlMs } : { id: null, role: null, until: now + ttlMs };
-        if (cache.size > 10_000) cache.clear();
-        cache.set(hash, hit);
-      }
-      if (hit.role === null) return errorResponse(c, 401, 'unauthorized', 'unknown or revoked API key');
-      if (RANK[hit.role] < RANK[need]) return errorResponse(c, 403, 'forbidden', `this route needs a ${need} key, yours is ${hit.role}`);
-      c.set('apiKeyId', hit.id!);
+      const r = await check(bearer(c.req.header('authorization')) ?? (allowQuery ? (c.req.query('key') ?? null) : null), need);
+      if (!r.ok) return errorResponse(c, r.status, r.code, r.message);
+      c.set('apiKeyId', r.id);
       await next();
     };
+  return Object.assign(middleware, { check });
 }
+
+export type ApiKeyAuth = ReturnType<typeof apiKeyAuth>;

@@ -21,6 +21,8 @@ export interface HubAppDeps {
   clock?: () => number;
   /** Mounts the selling routes (carts, updates, transfers) with this app's key auth. */
   mountSelling?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
+  /** Mounts `/graphql` (HTTP and SSE) with this app's key auth (the same lookup and cache). */
+  mountGraphql?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
   /** Mounts CORS (first, before any route) and the storefront reads and feed. */
   storefront?: { mountCors(app: Hono): void; mount(app: Hono, auth: ReturnType<typeof apiKeyAuth>): void; stats(): Record<string, number> };
 }
@@ -74,6 +76,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
 
   deps.storefront?.mount(app, auth);
   deps.mountSelling?.(app, auth);
+  deps.mountGraphql?.(app, auth);
 
   mountAlertRoutes(app, { alerts: deps.storage.alerts, auth: auth('read') });
 

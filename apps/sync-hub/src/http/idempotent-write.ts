@@ -26,6 +26,11 @@ export interface WriteRequest<T> {
   retryOnShort?: (refusal: SellOutcome<T> & { ok: false }) => Promise<boolean>;
 }
 
+/** What a write answered: the stored bytes of a success (replayed or new), or a refusal. */
+export type WriteAnswer =
+  | { ok: true; status: number; json: string; replayed: boolean }
+  | { ok: false; status: ContentfulStatusCode; code: string; message: string; details: Record<string, unknown> };
+
 /**
  * The hub's one path for a write that promises something:
  * validate (done by the caller) → idempotency → group commit → answer.
@@ -34,10 +39,11 @@ export interface WriteRequest<T> {
  * promises and replayed byte for byte (`Idempotent-Replayed: true`); the
  * same key with another request is 422; refusals are not stored (a retry
  * is judged afresh). Concurrent requests with one key wait for the first.
+ * Transport-free (REST and GraphQL answer from it); see idempotentWriter.
  */
-export function idempotentWriter(seller: HubSeller, store: SellingStore) {
+export function idempotentWrites(seller: HubSeller, store: SellingStore) {
   const inflight = new Map<string, Promise<unknown>>();
-  return async function write<T>(c: Context, req: WriteRequest<T>): Promise<Response> {
+  return async function write<T>(req: WriteRequest<T>): Promise<WriteAnswer> {
     const slotKey = `${req.scope}\0${req.idempotencyKey}`;
     const hash = requestHash(req.route, req.request);
     for (;;) {
@@ -56,9 +62,9 @@ export function idempotentWriter(seller: HubSeller, store: SellingStore) {
       const prior = await store.response(req.scope, req.idempotencyKey);
       if (prior !== null) {
         if (prior.requestHash !== hash) {
-          return errorResponse(c, 422, 'idempotency_key_reused', `idempotency key ${req.idempotencyKey} was already used for a different request`);
+          return { ok: false, status: 422, code: 'idempotency_key_reused', message: `idempotency key ${req.idempotencyKey} was already used for a different request`, details: {} };
         }
-        return replay(prior.body, prior.status, true);
+        return { ok: true, status: prior.status, json: prior.body, replayed: true };
       }
       const slot = { scope: req.scope, key: req.idempotencyKey, requestHash: hash, status: req.status };
       let outcome = await seller.submit(req.run, slot);
@@ -69,13 +75,24 @@ export function idempotentWriter(seller: HubSeller, store: SellingStore) {
         if (!(await req.retryOnShort(outcome as SellOutcome<T> & { ok: false }))) break;
         outcome = await seller.submit(req.run, slot);
       }
-      if (!outcome.ok) return errorResponse(c, outcome.error.status, outcome.error.code, outcome.error.message, outcome.error.details);
-      return replay(JSON.stringify(outcome.value), req.status, false);
+      if (!outcome.ok) return { ok: false, status: outcome.error.status, code: outcome.error.code, message: outcome.error.message, details: outcome.error.details };
+      return { ok: true, status: req.status, json: JSON.stringify(outcome.value), replayed: false };
     } finally {
       inflight.delete(slotKey);
       release();
     }
   };
+}
+
+/** A WriteAnswer as the REST answer: the stored bytes with `Idempotent-Replayed`, or `{error}`. */
+export function writeResponse(c: Context, a: WriteAnswer): Response {
+  return a.ok ? replay(a.json, a.status, a.replayed) : errorResponse(c, a.status, a.code, a.message, a.details);
+}
+
+/** idempotentWrites answering a hono Context (the REST routes). */
+export function idempotentWriter(seller: HubSeller, store: SellingStore) {
+  const write = idempotentWrites(seller, store);
+  return async <T>(c: Context, req: WriteRequest<T>): Promise<Response> => writeResponse(c, await write(req));
 }
 
 function replay(body: string, status: number, replayed: boolean): Response {

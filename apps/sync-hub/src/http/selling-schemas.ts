@@ -51,3 +51,12 @@ export const transferBody = z.strictObject({
 });
 
 export const reservationIdParam = z.string().regex(/^r_[0-9a-f]{24}$/, { message: 'not a reservation id' });
+
+/** A schema's verdict on a request body: the data, or what the 400 `invalid_request` says (REST and GraphQL alike). */
+export function validate<S extends z.ZodType>(schema: S, raw: unknown): { ok: true; data: z.infer<S> } | { ok: false; message: string; issues: { path: string; message: string }[] } {
+  const r = schema.safeParse(raw);
+  if (r.success) return { ok: true, data: r.data };
+  const issues = r.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const first = issues[0];
+  return { ok: false, message: first ? `${first.path || 'body'}: ${first.message}` : 'invalid request', issues };
+}

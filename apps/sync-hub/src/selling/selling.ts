@@ -10,6 +10,7 @@ import { CartDirectory } from './cart-directory.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { HubSeller } from './hub-seller.js';
 import { PeerLink } from './peer-link.js';
+import { sellingService } from './selling-service.js';
 
 export interface SellingDeps {
   selling: SellingStore;
@@ -49,13 +50,16 @@ export function createSelling(deps: SellingDeps) {
   };
   const peers = new PeerLink({ notices: deps.notices, state: deps.state, seller, carts, me: deps.me, hubReplicas, log: deps.log });
   carts.usePeers(peers);
+  // One service behind REST and GraphQL.
+  const service = sellingService({ seller, selling, carts, state: deps.state, clock: deps.clock });
   return {
     seller,
     carts,
     sweeper,
     selling,
+    service,
     mount(app: Hono, auth: (need: 'read' | 'reserve' | 'admin') => MiddlewareHandler): void {
-      mountSellingRoutes(app, { seller, selling, carts, state: deps.state, storeForToken: deps.storeForToken, audit: deps.audit, auth, clock: deps.clock });
+      mountSellingRoutes(app, { service, storeForToken: deps.storeForToken, audit: deps.audit, auth, clock: deps.clock });
     },
     async start(sweepEveryMs = 1_000): Promise<void> {
       await peers.start();

@@ -1,11 +1,12 @@
 import { isValidId, isValidStoreId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { errorResponse } from '../http/errors.js';
-import type { StockViews } from './views.js';
+import type { SkuStock, StockViews } from './views.js';
 
 export const DEFAULT_CACHE_CONTROL = 'public, max-age=1, stale-while-revalidate=5';
-const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1_000;
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1_000;
+export const DEFAULT_LOW_STOCK = 5;
 
 export interface ReadRouteDeps {
   views: StockViews;
@@ -18,11 +19,37 @@ export interface ReadRouteDeps {
   lowStockThreshold?: number;
 }
 
-const cursorOf = (sku: Sku): string => Buffer.from(sku, 'utf8').toString('base64url');
-const skuOfCursor = (cursor: string): Sku | null => {
+export const cursorOf = (sku: Sku): string => Buffer.from(sku, 'utf8').toString('base64url');
+export const skuOfCursor = (cursor: string): Sku | null => {
   const sku = Buffer.from(cursor, 'base64url').toString('utf8');
   return isValidId(sku) ? (sku as Sku) : null;
 };
+
+/**
+ * One page of SKUs (REST `GET /inventory` lists and GraphQL `skus`): in SKU
+ * order after `after`, only those some store (or `store`) carries, with
+ * `lowStock` only those whose aggregate available is at or below `threshold`.
+ * `nextCursor` is the last item's cursor when more follow, else null.
+ */
+export function pageOfSkus(
+  views: StockViews,
+  q: { universe: readonly Sku[]; store: StoreId | undefined; after: Sku | null; limit: number; lowStock: boolean; threshold: number },
+): { items: SkuStock[]; nextCursor: string | null } {
+  const items: SkuStock[] = [];
+  let next: string | null = null;
+  for (const sku of q.universe) {
+    if (q.after !== null && sku <= q.after) continue;
+    if (views.storesOf(sku, q.store).length === 0) continue;
+    const row = views.skuStock(sku, q.store);
+    if (q.lowStock && row.available > q.threshold) continue;
+    if (items.length === q.limit) {
+      next = cursorOf(items[items.length - 1]!.sku);
+      break;
+    }
+    items.push(row);
+  }
+  return { items, nextCursor: next };
+}
 
 /**
  * Storefront reads, from memory (committed state only), cacheable:
@@ -39,7 +66,7 @@ const skuOfCursor = (cursor: string): Sku | null => {
 export function mountReadRoutes(app: Hono, deps: ReadRouteDeps): void {
   const { views } = deps;
   const cacheControl = deps.cacheControl ?? DEFAULT_CACHE_CONTROL;
-  const threshold = deps.lowStockThreshold ?? 5;
+  const threshold = deps.lowStockThreshold ?? DEFAULT_LOW_STOCK;
 
   const answer = (c: Context, etag: string, body: () => unknown): Response => {
     c.header('ETag', etag);
@@ -93,20 +120,8 @@ export function mountReadRoutes(app: Hono, deps: ReadRouteDeps): void {
     if (cursorRaw !== undefined && after === null) return errorResponse(c, 400, 'invalid_cursor', 'cursor is not one this hub gave out');
     const universe = skus.length > 0 ? [...new Set(skus as Sku[])].sort() : views.allSkus();
     return answer(c, views.etagOfAll(0), () => {
-      const items = [];
-      let next: string | null = null;
-      for (const sku of universe) {
-        if (after !== null && sku <= after) continue;
-        if (views.storesOf(sku, store).length === 0) continue;
-        const row = views.skuStock(sku, store);
-        if (lowStock === 'true' && row.available > threshold) continue;
-        if (items.length === limit) {
-          next = cursorOf(items[items.length - 1]!.sku);
-          break;
-        }
-        items.push(row);
-      }
-      return { at: new Date(deps.clock()).toISOString(), items, nextCursor: next };
+      const page = pageOfSkus(views, { universe, store, after, limit, lowStock: lowStock === 'true', threshold });
+      return { at: new Date(deps.clock()).toISOString(), items: page.items, nextCursor: page.nextCursor };
     });
   });
 
