@@ -131,7 +131,9 @@ describe('2: expiry is recorded, so a clock stepping back cannot resurrect a hol
           }
         });
       }),
-      fcParams,
+      // It checks the invariant after every action (a full join each time): a quarter of the
+      // runs keeps the file near 10 s on two busy cores; FC_RUNS raises it with the others.
+      { ...fcParams, numRuns: Math.max(50, Math.ceil(fcParams.numRuns / 4)) },
     );
   });
 });
