@@ -49,7 +49,7 @@ export interface StartOptions {
   /** How often expired holds are released (ms). */
   expiryIntervalMs?: number;
   /** Sync with this hub (WebSocket URL + store token). */
-  hub?: { url: string; token: string; heartbeatMs?: number; digestEveryMs?: number };
+  hub?: { url: string; token: string; heartbeatMs?: number; digestEveryMs?: number; /** PEM CA to trust for a wss:// hub */ ca?: string | Buffer };
   /** Most writes per SQLite transaction (default: all that arrive in one event-loop turn). 1 turns group commit off; benches only. */
   maxBatch?: number;
   /** What the sync link reports (connects, refusals, an unreachable hub); the CLI passes `jsonLineLogger()`. */
@@ -91,7 +91,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const writes = new WriteService(store, inventory, clock, { maxBatch: opts.maxBatch });
   const startedAt = Date.now();
   const sync = opts.hub
-    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs, log: opts.log })
+    ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, ca: opts.hub.ca, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs, log: opts.log })
     : null;
   // A till sale short of rights while online asks the hub for the shortfall (bounded wait).
   const withRights = sync ? <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => sync.withRights(inventory.shortfall(lines, clock()), sell) : undefined;

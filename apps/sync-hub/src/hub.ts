@@ -1,10 +1,13 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { replicaId, type ReplicaId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { openSqlClient, retryWhileUnreachable } from './db/open.js';
 import { createHubApp } from './http/app.js';
+import type { ProtectionOptions } from './http/protection.js';
+import type { Hono } from 'hono';
 import { jsonLogger, type Logger } from './log.js';
 import { HubState } from './state/hub-state.js';
 import type { HubStorage } from './store/hub-storage.js';
@@ -42,6 +45,10 @@ export interface HubOptions {
   corsOrigins?: string[];
   /** Cache-Control of storefront reads (default `public, max-age=1, stale-while-revalidate=5`). */
   cacheControl?: string;
+  /** Rate limits per key and per IP, request size limit (http/protection.ts). */
+  protection?: ProtectionOptions;
+  /** PEM certificate chain and key: serve HTTPS and WSS instead of HTTP and WS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Serve GraphiQL at GET /graphql (default off). */
   graphiql?: boolean;
 }
@@ -56,6 +63,8 @@ export interface RunningHub {
   sync: SyncServer;
   /** The event export, when on (publishing only while this process holds the lease). */
   exporter: EventExporter | null;
+  /** The HTTP app (its `routes`: what /openapi.json must describe). */
+  app: Hono;
   stop(): Promise<void>;
 }
 
@@ -162,6 +171,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     exportStatus: exporter ? () => exporter.status() : undefined,
     clock: opts.clock,
     storefront,
+    protection: opts.protection,
     mountGraphql: (a, auth) => graphql.mount(a, auth),
     mountSelling: (a, auth) => {
       selling.mount(a, auth);
@@ -174,7 +184,9 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
       });
     },
   });
-  const server: Server = createServer(getRequestListener(app.fetch));
+  // One request listener and one upgrade routing, over TLS or not.
+  const listener = getRequestListener(app.fetch);
+  const server: Server = opts.tls ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) as unknown as Server) : createServer(listener);
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/ws') storefront.ws.handleUpgrade(req, socket, head);
@@ -186,7 +198,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     server.listen(port, opts.host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${opts.host ?? '127.0.0.1'}:${address.port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${address.port}`;
   log.info('hub listening', { url, counters: state.state.counterCount(), database: opts.databaseUrl ? 'postgres' : 'pglite' });
 
   let stopping: Promise<void> | null = null;
@@ -199,6 +211,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     committer,
     sync,
     exporter,
+    app,
     stop: () =>
       (stopping ??= (async () => {
         allocation.stop();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { initAgent, jsonLineLogger, openAgent, startAgent } from '../agent.js';
 import type { StockView } from '../inventory/agent-inventory.js';
@@ -17,6 +18,16 @@ interface GlobalOpts {
 }
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
+
+/** The PEM of `--hub-ca`, read now so a wrong path fails at start, not at the first connect. */
+function hubCa(file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new CliError('invalid_argument', `cannot read --hub-ca ${file}: ${(e as Error).message}`, 2);
+  }
+}
 const key = () => `cli-${randomUUID()}`;
 
 function stockTable(items: StockView[]): string {
@@ -47,7 +58,8 @@ export function registerCommands(program: Command): void {
     .option('--port <port>', 'port to listen on (0: any free port)', parsePort, 7070)
     .option('--hub <url>', 'sync hub WebSocket URL, e.g. ws://127.0.0.1:8080/sync (or SCOVILLE_HUB_URL)')
     .option('--token <token>', 'store token printed by `sync-hub stores add` (or SCOVILLE_HUB_TOKEN)')
-    .action(async (o: { host: string; port: number; hub?: string; token?: string }) => {
+    .option('--hub-ca <file>', 'PEM CA certificate to trust for a wss:// hub with a self-signed or private certificate (or SCOVILLE_HUB_CA; NODE_EXTRA_CA_CERTS works too)')
+    .action(async (o: { host: string; port: number; hub?: string; token?: string; hubCa?: string }) => {
       const hubUrl = o.hub ?? process.env.SCOVILLE_HUB_URL;
       const hubToken = o.token ?? process.env.SCOVILLE_HUB_TOKEN;
       if (hubUrl && !hubToken) throw new CliError('missing_token', '--hub needs the store token: --token <token>', 2);
@@ -58,7 +70,7 @@ export function registerCommands(program: Command): void {
         host: o.host,
         port: o.port,
         terminalToken,
-        hub: hubUrl && hubToken ? { url: hubUrl, token: hubToken } : undefined,
+        hub: hubUrl && hubToken ? { url: hubUrl, token: hubToken, ca: hubCa(o.hubCa ?? process.env.SCOVILLE_HUB_CA) } : undefined,
         log: jsonLineLogger(),
       });
       const id = agent.inventory.identity;

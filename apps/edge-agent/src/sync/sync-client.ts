@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
 import { chunkDelta, deltaOf, deltaOfStore, deltaWithout, emptyDelta, isEmptyDelta, type ReplicaId, type Sku } from '@scoville/crdt-inventory';
@@ -14,6 +15,11 @@ export interface SyncClientOptions {
   /** ws(s)://hub/sync */
   url: string;
   token: string;
+  /**
+   * PEM CA certificate(s) to trust for a wss:// hub besides the system's
+   * (a self-signed or private-CA hub certificate). NODE_EXTRA_CA_CERTS works too.
+   */
+  ca?: string | Buffer;
   inventory: AgentInventory;
   writes: WriteService;
   clock?: () => number;
@@ -226,6 +232,8 @@ export class SyncClient {
       headers: { authorization: `Bearer ${this.opts.token}` },
       handshakeTimeout: 10_000,
       maxPayload: 32 * 1024 * 1024,
+      // `ca` replaces Node's trusted roots: keep them and add the hub's.
+      ...(this.opts.ca !== undefined ? { ca: [...rootCertificates, this.opts.ca.toString()] } : {}),
     });
     this.ws = ws;
     this.hubError = null;

@@ -9,6 +9,8 @@ import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
 import { registerAllocationCommands } from './allocation-commands.js';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_IP, DEFAULT_RATE_LIMIT_KEY } from '../http/protection.js';
 import { DEFAULT_EXCHANGE } from '../export/amqp-sink.js';
 import { replay } from '../export/exporter.js';
 import { openSink } from '../export/hub-export.js';
@@ -87,6 +89,7 @@ program
       dataDir: g().data,
       corsOrigins: o.corsOrigin,
       cacheControl: o.cacheControl,
+      ...protectionAndTls(),
     });
     const shutdown = () => {
       hub.stop().then(
@@ -282,6 +285,37 @@ exportCmd
       await sink.close();
     }
   });
+
+// ---------------------------------------------------------------- protection and TLS (docs/hub.md)
+
+const countArg = (what: string) => (v: string) => {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`${what} must be a whole number (0: off), got ${v}`);
+  return Number(v);
+};
+program.commands
+  .find((c) => c.name() === 'start')!
+  .option('--rate-limit-key <n>', 'requests/s per API key or store token, with a burst of 2 s worth (0: off); per hub process', countArg('--rate-limit-key'), DEFAULT_RATE_LIMIT_KEY)
+  .option('--rate-limit-ip <n>', 'requests/s per client IP, with a burst of 2 s worth (0: off); per hub process', countArg('--rate-limit-ip'), DEFAULT_RATE_LIMIT_IP)
+  .option('--body-limit <bytes>', 'largest request body', countArg('--body-limit'), DEFAULT_BODY_LIMIT)
+  .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS and WSS; needs --tls-key')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert');
+
+/** startHub's rate limits, body limit and TLS from `start`'s options. */
+function protectionAndTls() {
+  const o = program.commands.find((c) => c.name() === 'start')!.opts<{ rateLimitKey: number; rateLimitIp: number; bodyLimit: number; tlsCert?: string; tlsKey?: string }>();
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new CliError('invalid_argument', '--tls-cert and --tls-key go together', 2);
+  const read = (f: string, what: string) => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw new CliError('invalid_argument', `cannot read ${what} ${f}: ${(e as Error).message}`, 2);
+    }
+  };
+  return {
+    protection: { rateLimitKey: o.rateLimitKey, rateLimitIp: o.rateLimitIp, bodyLimitBytes: o.bodyLimit },
+    tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: read(o.tlsCert, '--tls-cert'), key: read(o.tlsKey, '--tls-key') } : undefined,
+  };
+}
 
 try {
   await program.parseAsync(process.argv);

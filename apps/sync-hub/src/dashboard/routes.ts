@@ -5,6 +5,7 @@ import type { HubState } from '../state/hub-state.js';
 import type { SyncServer } from '../sync/sync-server.js';
 import type { HubCommitter } from '../sync/hub-committer.js';
 import { DASHBOARD_HTML } from './page.js';
+import { documentRoute } from '../http/route-docs.js';
 
 export interface DashboardDeps {
   state: HubState;
@@ -40,6 +41,9 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): void {
     return { at: deps.clock(), cells, online: deps.sync.connected(), commits: deps.committer.stats };
   };
 
+  documentRoute(app, { method: 'get', path: '/dashboard', auth: 'none', summary: 'the live dashboard page (it asks for a read key)', responses: { 200: { description: 'HTML', contentType: 'text/html' } } });
+  documentRoute(app, { method: 'get', path: '/dashboard/state', auth: 'read', keyInQuery: true, summary: "the dashboard's cells, online stores, commit stats", responses: { 200: { description: 'the state' } } });
+  documentRoute(app, { method: 'get', path: '/dashboard/events', auth: 'read', keyInQuery: true, summary: "the dashboard's changed cells (SSE)", responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' } } });
   app.get('/dashboard', (c) => c.html(DASHBOARD_HTML));
   app.get('/dashboard/state', deps.auth, (c) => c.json(snapshot()));
   app.get('/dashboard/events', deps.auth, (c) =>

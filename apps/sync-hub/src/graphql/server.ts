@@ -8,6 +8,7 @@ import type { Hono } from 'hono';
 import { WebSocketServer } from 'ws';
 import { bearer } from '../auth/tokens.js';
 import type { ApiKeyAuth } from '../http/api-keys.js';
+import { documentRoute } from '../http/route-docs.js';
 import { contextFor, resolvers, type GqlContext, type ResolverDeps } from './resolvers.js';
 
 /** The schema's source: apps/sync-hub/schema.graphql, read once at start. */
@@ -94,6 +95,9 @@ export function createGraphql(opts: GraphqlOptions) {
   return {
     mount(app: Hono, keys: ApiKeyAuth): void {
       auth = keys;
+      const gql = { auth: 'read' as const, description: 'GraphQL (schema.graphql); the role is checked per operation (queries read, mutations reserve), errors carry their code in `extensions`. Subscriptions: WebSocket (graphql-transport-ws) on this path, or SSE.', responses: { 200: { description: 'a GraphQL response' } } };
+      documentRoute(app, { method: 'get', path: '/graphql', summary: 'GraphQL query (GET) or SSE subscription', ...gql });
+      documentRoute(app, { method: 'post', path: '/graphql', summary: 'GraphQL query or mutation', ...gql });
       app.on(['GET', 'POST'], '/graphql', (c) => yoga.fetch(c.req.raw, {}));
     },
     /** `GET /graphql` with `Upgrade: websocket` (graphql-transport-ws subprotocol). */

@@ -1,6 +1,8 @@
 import type { Hono, MiddlewareHandler } from 'hono';
 import type { Alert, AlertStore } from '../store/alert-store.js';
+import { z } from 'zod';
 import { errorResponse } from './errors.js';
+import { documentRoute, errorBody } from './route-docs.js';
 
 const MAX_LIMIT = 1_000;
 
@@ -18,6 +20,14 @@ export function alertView(a: Alert) {
 
 /** `GET /alerts?open=true|false&limit=` (read key): newest raised first, default 100, at most 1,000. */
 export function mountAlertRoutes(app: Hono, deps: { alerts: AlertStore; auth: MiddlewareHandler }): void {
+  documentRoute(app, {
+    method: 'get',
+    path: '/alerts',
+    auth: 'read',
+    summary: 'alerts (oversells), newest raised first',
+    query: { open: { schema: z.enum(['true', 'false']) }, limit: { schema: z.number().int().min(1).max(MAX_LIMIT), description: 'default 100' } },
+    responses: { 200: { description: '`{alerts}`' }, 400: { description: 'a bad parameter', schema: errorBody } },
+  });
   app.get('/alerts', deps.auth, async (c) => {
     const open = c.req.query('open');
     const limit = c.req.query('limit');

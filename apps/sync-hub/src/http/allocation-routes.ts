@@ -3,6 +3,7 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import type { AllocationDesk } from '../allocation/allocation-desk.js';
 import type { AllocationChange } from '../store/allocation-store.js';
 import { errorResponse } from './errors.js';
+import { documentRoute, errorBody } from './route-docs.js';
 
 export interface AllocationRouteDeps {
   desk: AllocationDesk;
@@ -57,6 +58,16 @@ export function mountAllocationRoutes(app: Hono, deps: AllocationRouteDeps): voi
     return (await deps.storeExists(id as StoreId)) ? (id as StoreId) : null;
   };
 
+  const unknown = { 404: { description: '`unknown_store`', schema: errorBody } };
+  documentRoute(app, { method: 'get', path: '/stores/:id/allocation', auth: 'admin', summary: "a store's online allocation policy and its version", responses: { 200: { description: '`{storeId, policy, version, updatedAt}`' }, ...unknown } });
+  documentRoute(app, {
+    method: 'put',
+    path: '/stores/:id/allocation',
+    auth: 'admin',
+    summary: "change a store's online allocation policy (audited; agents get it within ~2 s)",
+    description: 'Body: `{default?: rule, skus?: {sku: rule|null}}` (at least one), rule = `{mode:"share",share}` | `{mode:"units",units}` | `{mode:"keep",keep}` | `{mode:"none"}`; see decision 22.',
+    responses: { 200: { description: 'the saved policy and its new version' }, 400: { description: '`bad_json`, `invalid_request`, `invalid_sku`, `invalid_rule`', schema: errorBody }, ...unknown },
+  });
   app.get('/stores/:id/allocation', deps.auth('admin'), async (c) => {
     const store = await storeParam(c.req.param('id'));
     if (store === null) return errorResponse(c, 404, 'unknown_store', `no store ${c.req.param('id')}`);

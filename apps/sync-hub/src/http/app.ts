@@ -7,6 +7,8 @@ import type { SyncServer } from '../sync/sync-server.js';
 import { mountAlertRoutes } from './alert-routes.js';
 import { apiKeyAuth } from './api-keys.js';
 import { errorResponse } from './errors.js';
+import { mountProtection, notFoundOrNotAllowed, type ProtectionOptions } from './protection.js';
+import { documentRoute, openApiDocument } from './route-docs.js';
 import { mountDashboard } from '../dashboard/routes.js';
 
 export interface HubAppDeps {
@@ -25,6 +27,8 @@ export interface HubAppDeps {
   mountGraphql?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
   /** Mounts CORS (first, before any route) and the storefront reads and feed. */
   storefront?: { mountCors(app: Hono): void; mount(app: Hono, auth: ReturnType<typeof apiKeyAuth>): void; stats(): Record<string, number> };
+  /** Rate limits and the request size limit (defaults: see protection.ts). */
+  protection?: ProtectionOptions;
 }
 
 /** The hub's HTTP API. Reads come from memory (committed state only). */
@@ -33,16 +37,19 @@ export function createHubApp(deps: HubAppDeps): Hono {
   const app = new Hono();
   const auth = apiKeyAuth(deps.storage.access);
   deps.storefront?.mountCors(app);
+  // After CORS (a 429 must still carry the CORS headers a browser needs to read it), before every route.
+  const protection = mountProtection(app, deps.protection);
 
   app.onError((err, c) => {
     process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) })}\n`);
     return errorResponse(c, 500, 'internal', 'the hub could not complete the request');
   });
-  app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+  app.notFound(notFoundOrNotAllowed(app));
 
   // Healthy = the database answers and commits are going through. The ping
   // is cached briefly so a load balancer polling /health costs little.
   let lastPing = { at: 0, ok: true, error: null as string | null };
+  documentRoute(app, { method: 'get', path: '/health', auth: 'none', summary: 'liveness for a load balancer: the database answers and commits go through', responses: { 200: { description: 'healthy' }, 503: { description: 'degraded' } } });
   app.get('/health', async (c) => {
     const now = Date.now();
     if (now - lastPing.at > 1_000) {
@@ -62,6 +69,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
     );
   });
 
+  documentRoute(app, { method: 'get', path: '/stores', auth: 'read', summary: 'registered stores, online or not, with their connected replicas', responses: { 200: { description: '`{stores}`' } } });
   app.get('/stores', auth('read'), async (c) => {
     const known = await deps.storage.access.listStores();
     const online = new Map(deps.sync.connected().map((x) => [x.store, x]));
@@ -70,8 +78,9 @@ export function createHubApp(deps: HubAppDeps): Hono {
     });
   });
 
+  documentRoute(app, { method: 'get', path: '/status', auth: 'read', summary: "this hub process's commits, queue, connected stores, export and storefront counters", responses: { 200: { description: 'the status' } } });
   app.get('/status', auth('read'), (c) =>
-    c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), export: deps.exportStatus?.() ?? null, online: deps.sync.connected(), storefront: deps.storefront?.stats() ?? null }),
+    c.json({ replica: deps.hubReplica, commits: deps.committer.stats, queued: deps.committer.queued, counters: deps.state.state.counterCount(), export: deps.exportStatus?.() ?? null, online: deps.sync.connected(), storefront: deps.storefront?.stats() ?? null, protection: protection.stats() }),
   );
 
   deps.storefront?.mount(app, auth);
@@ -81,6 +90,20 @@ export function createHubApp(deps: HubAppDeps): Hono {
   mountAlertRoutes(app, { alerts: deps.storage.alerts, auth: auth('read') });
 
   mountDashboard(app, { state: deps.state, sync: deps.sync, committer: deps.committer, auth: auth('read', true), clock });
+
+  // Built on first request, when every route has been registered.
+  let openapi: string | null = null;
+  documentRoute(app, { method: 'get', path: '/openapi.json', auth: 'none', summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1' } } });
+  app.get('/openapi.json', (c) => {
+    openapi ??= JSON.stringify(
+      openApiDocument(app, {
+        title: 'Scoville sync hub',
+        version: '1',
+        description: 'Storefront reads and live feed, holds (reservations), store updates, transfers, alerts. Errors are `{error:{code,message}}`. WebSocket endpoints (not described here): /sync (agents, packages/protocol/PROTOCOL.md) and /ws (the live feed).',
+      }),
+    );
+    return c.body(openapi, 200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+  });
 
   return app;
 }

@@ -6,6 +6,7 @@ import type { SellAnswer, SellingService } from '../selling/selling-service.js';
 import { applyUpdate, transferStock } from '../selling/stock-updates.js';
 import { errorResponse } from './errors.js';
 import { writeResponse, type WriteRequest } from './idempotent-write.js';
+import { documentRoute, errorBody } from './route-docs.js';
 import { reservationBody, reservationIdParam, transferBody, updateBody, validate } from './selling-schemas.js';
 
 export interface SellingRouteDeps {
@@ -47,18 +48,40 @@ const asLines = (lines: readonly { sku: string; qty: number }[]) => lines.map((l
 export function mountSellingRoutes(app: Hono, deps: SellingRouteDeps): void {
   const write = async <T>(c: Context, req: WriteRequest<T>) => respond(c, await deps.service.write(req));
 
+  const idem = { 422: { description: 'the idempotency key was used for another request (`idempotency_key_reused`)', schema: errorBody } };
+  const cartId = { id: reservationIdParam };
+  documentRoute(app, {
+    method: 'post',
+    path: '/reservations',
+    auth: 'reserve',
+    summary: 'hold stock for a cart (all lines or none) until it is committed, released or lapses',
+    body: reservationBody,
+    responses: { 201: { description: 'the reservation (`Idempotent-Replayed: true` on a replay)' }, 409: { description: 'not enough stock (`insufficient_stock`)', schema: errorBody }, ...idem },
+  });
   app.post('/reservations', deps.auth('reserve'), async (c) => {
     const body = await parse(c, reservationBody);
     if (body instanceof Response) return body;
     return respond(c, await deps.service.reserve(`key:${c.get('apiKeyId')}`, body));
   });
 
+  documentRoute(app, { method: 'get', path: '/reservations/:id', auth: 'reserve', summary: 'a reservation and its status', params: cartId, responses: { 200: { description: 'the reservation' }, 404: { description: '`reservation_not_found`', schema: errorBody } } });
   app.get('/reservations/:id', deps.auth('reserve'), async (c) => respond(c, await deps.service.get(c.req.param('id'))));
 
   const cartAction = (action: 'commit' | 'release') => async (c: Context) => respond(c, await deps.service[action](c.req.param('id')!));
+  const settled = { 200: { description: 'the reservation, committed or released' }, 404: { description: '`reservation_not_found`', schema: errorBody }, 409: { description: 'already released, lapsed or committed', schema: errorBody } };
+  documentRoute(app, { method: 'post', path: '/reservations/:id/commit', auth: 'reserve', summary: "sell a reservation's holds", params: cartId, responses: settled });
+  documentRoute(app, { method: 'delete', path: '/reservations/:id', auth: 'reserve', summary: "release a reservation's holds", params: cartId, responses: settled });
   app.post('/reservations/:id/commit', deps.auth('reserve'), cartAction('commit'));
   app.delete('/reservations/:id', deps.auth('reserve'), cartAction('release'));
 
+  documentRoute(app, {
+    method: 'post',
+    path: '/inventory/updates',
+    auth: 'store',
+    summary: 'a sale, restock, adjustment or count of a store without an agent (its store token)',
+    body: updateBody,
+    responses: { 201: { description: 'the update as committed' }, 409: { description: 'not enough stock for a sale (`insufficient_stock`)', schema: errorBody }, ...idem },
+  });
   app.post('/inventory/updates', async (c) => {
     const token = bearer(c.req.header('authorization'));
     if (!token) return errorResponse(c, 401, 'unauthorized', 'a store token is required: Authorization: Bearer st_…');
@@ -86,6 +109,14 @@ export function mountSellingRoutes(app: Hono, deps: SellingRouteDeps): void {
     });
   });
 
+  documentRoute(app, {
+    method: 'post',
+    path: '/transfers',
+    auth: 'admin',
+    summary: 'move stock from one store to another',
+    body: transferBody,
+    responses: { 201: { description: 'the transfer as committed' }, 409: { description: 'not enough stock at `from`', schema: errorBody }, ...idem },
+  });
   app.post('/transfers', deps.auth('admin'), async (c) => {
     const body = await parse(c, transferBody);
     if (body instanceof Response) return body;

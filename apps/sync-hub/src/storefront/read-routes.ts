@@ -1,6 +1,8 @@
 import { isValidId, isValidStoreId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { z } from 'zod';
 import { errorResponse } from '../http/errors.js';
+import { documentRoute, errorBody } from '../http/route-docs.js';
 import type { SkuStock, StockViews } from './views.js';
 
 export const DEFAULT_CACHE_CONTROL = 'public, max-age=1, stale-while-revalidate=5';
@@ -89,6 +91,23 @@ export function mountReadRoutes(app: Hono, deps: ReadRouteDeps): void {
     return answer(c, views.etagOf(stores.map((s) => [s, sku])), () => ({ ...views.skuStock(sku, store), at: new Date(deps.clock()).toISOString() }));
   };
 
+  const storeQ = { schema: z.string().max(80), description: 'a store id; unknown → 404 unknown_store' };
+  const read = { 304: { description: 'not modified (If-None-Match matched the ETag)' }, 404: { description: '`unknown_store` or `unknown_sku`', schema: errorBody } };
+  documentRoute(app, {
+    method: 'get',
+    path: '/inventory',
+    auth: 'read',
+    summary: 'availability: one SKU at one store, a store, one SKU, or every SKU paged',
+    description: 'storeId+one sku: that row; storeId alone: every SKU of the store; one sku: aggregate + per-store breakdown; otherwise a page of SKUs (limit, cursor, lowStock). ETag/If-None-Match, Cache-Control.',
+    query: {
+      storeId: storeQ,
+      sku: { schema: z.string().max(128), repeatable: true, description: 'one or more SKUs' },
+      lowStock: { schema: z.enum(['true', 'false']), description: `only SKUs whose available is at or below ${threshold}` },
+      limit: { schema: z.number().int().min(1).max(MAX_PAGE), description: `page size (default ${DEFAULT_PAGE})` },
+      cursor: { schema: z.string(), description: 'the nextCursor of the previous page' },
+    },
+    responses: { 200: { description: 'a row, a store\'s rows, a SKU with its breakdown, or a page `{items, nextCursor}`' }, 400: { description: 'a bad parameter or cursor', schema: errorBody }, ...read },
+  });
   app.get('/inventory', deps.auth, async (c) => {
     const store = await checkStore(c, c.req.query('storeId'));
     if (store instanceof Response) return store;
@@ -125,6 +144,15 @@ export function mountReadRoutes(app: Hono, deps: ReadRouteDeps): void {
     });
   });
 
+  documentRoute(app, {
+    method: 'get',
+    path: '/inventory/:sku',
+    auth: 'read',
+    summary: 'one SKU: aggregate available (sum of per-store available, each floored at 0), deficits and the per-store breakdown',
+    params: { sku: z.string().max(128) },
+    query: { storeId: storeQ },
+    responses: { 200: { description: 'the SKU' }, 400: { description: 'not a valid sku or storeId', schema: errorBody }, ...read },
+  });
   app.get('/inventory/:sku', deps.auth, async (c) => {
     const sku = c.req.param('sku');
     if (!isValidId(sku)) return errorResponse(c, 400, 'invalid_request', 'sku is not a valid id');

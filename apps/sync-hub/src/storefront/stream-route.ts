@@ -1,7 +1,9 @@
 import { isValidId, isValidStoreId } from '@scoville/crdt-inventory';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
 import { errorResponse } from '../http/errors.js';
+import { documentRoute, errorBody } from '../http/route-docs.js';
 import { parseFilter, type FeedEvent, type FeedFilter, type StorefrontFeed } from './feed.js';
 
 /** Events queued for one client before it counts as too slow and is dropped. */
@@ -54,6 +56,20 @@ export function chunks<T>(items: readonly T[], size = SNAPSHOT_CHUNK): T[][] {
  * closing an idle stream.
  */
 export function mountStreamRoute(app: Hono, deps: { feed: StorefrontFeed; auth: MiddlewareHandler }): void {
+  documentRoute(app, {
+    method: 'get',
+    path: '/stream',
+    auth: 'read',
+    keyInQuery: true,
+    summary: 'live feed (SSE): a snapshot of what the filter covers, then every change; resume with Last-Event-ID',
+    query: {
+      sku: { schema: z.string().max(128), repeatable: true },
+      storeId: { schema: z.string().max(80) },
+      types: { schema: z.string(), description: 'comma-separated event types' },
+      lastEventId: { schema: z.string(), description: 'as the Last-Event-ID header' },
+    },
+    responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' }, 400: { description: 'a bad filter', schema: errorBody } },
+  });
   app.get('/stream', deps.auth, (c) => {
     const filter = feedFilter(c);
     if (filter instanceof Response) return filter;
