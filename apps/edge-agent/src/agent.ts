@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { replicaId, storeId, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import { dataPaths, ensureDir, readRuntime, removeRuntime, writeRuntime } from './data-dir.js';
 import { createApp } from './http/app.js';
+import { AgentDocs } from './docs/agent-docs.js';
 import { AgentInventory } from './inventory/agent-inventory.js';
 import { WriteService } from './inventory/write-service.js';
 import { AgentRunningError, NotInitializedError } from './store/errors.js';
@@ -38,7 +39,9 @@ export function openAgent(dataDir: string) {
     throw new NotInitializedError(paths.root);
   }
   const inventory = new AgentInventory(store, identity);
-  return { store, identity, inventory, paths };
+  // The catalog and settings documents; the catalog table follows them.
+  const docs = new AgentDocs(store, identity.store, () => inventory.refreshCatalog());
+  return { store, identity, inventory, docs, paths };
 }
 
 export interface StartOptions {
@@ -66,6 +69,7 @@ export function jsonLineLogger(): SyncLogger {
 export interface RunningAgent {
   url: string;
   inventory: AgentInventory;
+  docs: AgentDocs;
   writes: WriteService;
   store: SqliteAgentStore;
   sync: SyncClient | null;
@@ -83,7 +87,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   // A second process on the same folder would write as the same replica. A killed agent's stale agent.json names a dead pid.
   const running = readRuntime(opts.dataDir);
   if (running && running.pid !== process.pid && isAlive(running.pid)) throw new AgentRunningError(dataPaths(opts.dataDir).root, running.pid, running.url);
-  const { store, inventory, paths } = openAgent(opts.dataDir);
+  const { store, inventory, docs, paths } = openAgent(opts.dataDir);
   // SCOVILLE_CLOCK_OFFSET_MS (ms, may be negative) skews this agent's clock: fault campaigns
   // (scripts/chaos) give stores clocks that disagree. Unset or 0: the system clock.
   const offsetMs = Number(process.env.SCOVILLE_CLOCK_OFFSET_MS ?? 0) || 0;
@@ -95,7 +99,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     : null;
   // A till sale short of rights while online asks the hub for the shortfall (bounded wait).
   const withRights = sync ? <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => sync.withRights(inventory.shortfall(lines, clock()), sell) : undefined;
-  const app = createApp({ inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, withRights, startedAt });
+  const app = createApp({ docs, inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, withRights, startedAt });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));
@@ -105,6 +109,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   writeRuntime(paths.root, { url, pid: process.pid, startedAt });
   sync?.start();
+  if (opts.hub) docs.connect({ url: opts.hub.url, token: opts.hub.token, presence: { store: inventory.identity.store, replica: inventory.identity.replica, kind: 'agent', url } });
 
   const expiry = setInterval(() => {
     writes.internal(() => inventory.expireHolds(clock())).catch(() => {});
@@ -116,6 +121,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     stopping ??= (async () => {
       clearInterval(expiry);
       await sync?.stop();
+      docs.destroy();
       // Stop accepting, let in-flight requests finish, then cut idle/SSE links.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const s = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
@@ -129,7 +135,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     })();
     return stopping;
   };
-  return { url, inventory, writes, store, sync, stop };
+  return { url, inventory, docs, writes, store, sync, stop };
 }
 
 function isAlive(pid: number): boolean {

@@ -19,6 +19,9 @@ import { createSelling } from './selling/selling.js';
 import { AllocationDesk } from './allocation/allocation-desk.js';
 import { mountAllocationRoutes } from './http/allocation-routes.js';
 import { createStorefront } from './storefront/storefront.js';
+import { HubDocs } from './yjs/hub-docs.js';
+import { YjsServer } from './yjs/yjs-server.js';
+import { mountCatalogRoutes } from './http/catalog-routes.js';
 import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
 import type { EventExporter } from './export/exporter.js';
@@ -145,15 +148,21 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   oversell.start();
   const exportOpts = opts.export === undefined ? exportOptionsFromEnv() : opts.export;
   const exporter = exportOpts ? await startHubExport(storage, replica, log, exportOpts) : null;
+  // The catalog and store settings (Yjs documents at /yjs/<doc>): safety stock for availability, HQ edits.
+  const docs = new HubDocs({ yjs: storage.yjs, notices: storage.notices, log });
+  await docs.start();
+  const yjs = new YjsServer({ docs, access, log, heartbeatMs: opts.heartbeatMs });
   const storefront = createStorefront({
     state,
     sync,
     access,
+    safetyStock: (store, sku) => docs.safetyStock(store, sku),
     clock: opts.clock ?? Date.now,
     corsOrigins: opts.corsOrigins,
     cacheControl: opts.cacheControl,
   });
   pushAlert = (type, store, sku, data) => void storefront.feed.publish(type, store, sku, data);
+  docs.onChange(() => storefront.views.settingsChanged());
   const graphql = createGraphql({
     views: storefront.views,
     feed: storefront.feed,
@@ -173,6 +182,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     storefront,
     protection: opts.protection,
     mountGraphql: (a, auth) => graphql.mount(a, auth),
+    mountCatalog: (a, auth) => mountCatalogRoutes(a, { docs, auth, audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail: detail as Record<string, unknown> }) }),
     mountSelling: (a, auth) => {
       selling.mount(a, auth);
       mountAllocationRoutes(a, {
@@ -190,6 +200,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/ws') storefront.ws.handleUpgrade(req, socket, head);
+    else if (YjsServer.handles(path ?? '')) yjs.handleUpgrade(req, socket, head);
     else if (path === '/graphql') graphql.handleUpgrade(req, socket, head);
     else sync.handleUpgrade(req, socket, head);
   });
@@ -217,6 +228,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         allocation.stop();
         await sync.close();
         await storefront.close();
+        await yjs.close();
         await graphql.close();
         await new Promise<void>((r) => {
           server.close(() => r());
@@ -227,6 +239,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await feed.stop();
         await oversell.stop();
         await exporter?.stop();
+        await docs.close();
         await storage.close();
       })()),
   };

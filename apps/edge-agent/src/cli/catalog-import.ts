@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isValidId, type Sku } from '@scoville/crdt-inventory';
+import { allowLocalItems } from '@scoville/protocol/docs';
 import { openAgent } from '../agent.js';
 import { readRuntime } from '../data-dir.js';
 import type { CatalogItem } from '../store/agent-store.js';
@@ -78,14 +79,16 @@ export async function importCatalog(
     bar.done();
     return { imported: rows.length, via: 'api' };
   }
-  const { store } = openAgent(opts.data);
+  // Not running: the same edit of the store's settings document (local items), stored for the next sync.
+  const { store, docs } = openAgent(opts.data);
   try {
-    const now = Date.now();
+    if (!allowLocalItems(docs.catalog)) throw new CliError('local_items_not_allowed', 'the catalog does not allow stores to add items of their own');
     for (let i = 0; i < rows.length; i += CHUNK) {
-      store.upsertCatalog(rows.slice(i, i + CHUNK).map((r) => ({ ...r, updatedAt: now })));
+      store.transaction(() => docs.putLocalItems(rows.slice(i, i + CHUNK)));
       bar.update(Math.min(rows.length, i + CHUNK));
     }
   } finally {
+    docs.destroy();
     store.close();
   }
   bar.done();

@@ -126,24 +126,30 @@ export function registerCommands(program: Command): void {
   program
     .command('restock <sku> <qty>')
     .description('record received stock')
-    .action(async (sku: string, qty: string) => lineWrite('/restocks')(arg(parseSku, sku), arg(parseQty, qty), {}));
+    .option('--new', 'accept a SKU the catalog does not know (a new product)')
+    .action(async (sku: string, qty: string, o: { new?: boolean }) =>
+      lineWrite('/restocks', () => (o.new ? { allowNew: true } : {}))(arg(parseSku, sku), arg(parseQty, qty), o),
+    );
 
   program
     .command('adjust <sku> <delta>')
     .description('adjust stock by a signed delta, with a reason')
     .requiredOption('--reason <reason>', 'damaged, shrinkage, correction, cycle_count, transfer, other', parseReason)
-    .action(async (sku: string, delta: string, o: { reason: string }) =>
-      lineWrite('/adjustments', () => ({ reason: o.reason }))(arg(parseSku, sku), arg(parseDelta, delta), o),
+    .option('--new', 'accept a SKU the catalog does not know (a new product)')
+    .action(async (sku: string, delta: string, o: { reason: string; new?: boolean }) =>
+      lineWrite('/adjustments', () => ({ reason: o.reason, ...(o.new ? { allowNew: true } : {}) }))(arg(parseSku, sku), arg(parseDelta, delta), o),
     );
 
   program
     .command('count <sku> <qty>')
     .description('set the absolute shelf count (recorded as the adjustment that reaches it)')
-    .action(async (sku: string, qty: string) => {
+    .option('--new', 'accept a SKU the catalog does not know (a new product)')
+    .action(async (sku: string, qty: string, o: { new?: boolean }) => {
       const r = await client().request<{ lines: StockView[] }>('POST', '/counts', {
         idempotencyKey: key(),
         lines: [{ sku: arg(parseSku, sku), count: arg(parseCount, qty) }],
         terminal: 'cli',
+        ...(o.new ? { allowNew: true } : {}),
       });
       print(r, () => stockTable(r.lines));
     });

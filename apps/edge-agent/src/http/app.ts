@@ -8,6 +8,8 @@ import type { z } from 'zod';
 import type { AgentInventory, Outcome, WriteContext } from '../inventory/agent-inventory.js';
 import type { Answer, WriteService } from '../inventory/write-service.js';
 import type { CatalogItem } from '../store/agent-store.js';
+import type { AgentDocs } from '../docs/agent-docs.js';
+import { allowLocalItems } from '@scoville/protocol/docs';
 import { errorResponse, validationError } from './errors.js';
 import {
   adjustmentBody,
@@ -34,6 +36,8 @@ export interface SyncStatus {
 }
 
 export interface AppDeps {
+  /** The catalog and settings documents: PUT /catalog adds this store's local items there. */
+  docs?: AgentDocs;
   inventory: AgentInventory;
   writes: WriteService;
   clock?: () => number;
@@ -123,12 +127,13 @@ export function createApp(deps: AppDeps): Hono {
     // Online and short of rights: the hub may hand some back before the sale is judged.
     (b, go) => (b.force === true || !deps.withRights ? go() : deps.withRights(qtyLines(b.lines), go)),
   );
-  writeRoute('/restocks', restockBody, (b, ctx) => inventory.restock(qtyLines(b.lines), ctx));
-  writeRoute('/adjustments', adjustmentBody, (b, ctx) => inventory.adjust(qtyLines(b.lines), b.reason, ctx));
+  writeRoute('/restocks', restockBody, (b, ctx) => inventory.restock(qtyLines(b.lines), ctx, { allowNew: b.allowNew === true }));
+  writeRoute('/adjustments', adjustmentBody, (b, ctx) => inventory.adjust(qtyLines(b.lines), b.reason, ctx, undefined, { allowNew: b.allowNew === true }));
   writeRoute('/counts', countBody, (b, ctx) =>
     inventory.count(
       b.lines.map((l) => ({ sku: l.sku as Sku, count: l.count })),
       ctx,
+      { allowNew: b.allowNew === true },
     ),
   );
   writeRoute('/holds', holdBody, (b, ctx) => {
@@ -198,7 +203,14 @@ export function createApp(deps: AppDeps): Hono {
       safetyStock: i.safetyStock ?? 0,
       updatedAt: now,
     }));
-    await writes.internal(() => inventory.store.upsertCatalog(items));
+    if (deps.docs) {
+      // An edit of the store's settings document (local items), synced to the hub; the catalog table follows.
+      if (!allowLocalItems(deps.docs.catalog)) return errorResponse(c, 403, 'local_items_not_allowed', 'the catalog does not allow stores to add items of their own');
+      const docs = deps.docs;
+      await writes.internal(() => docs.putLocalItems(items.map(({ updatedAt: _u, ...i }) => i)));
+    } else {
+      await writes.internal(() => inventory.store.upsertCatalog(items));
+    }
     inventory.refreshCatalog();
     return c.json({ upserted: items.length });
   });

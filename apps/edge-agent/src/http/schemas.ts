@@ -22,10 +22,14 @@ export const saleBody = z.strictObject({
   force: z.boolean().optional(),
 });
 
+/** `allowNew: true`: a SKU the catalog does not know is accepted (a new product); without it, 404 unknown_sku. */
+const allowNew = z.boolean().optional();
+
 export const restockBody = z.strictObject({
   idempotencyKey: key,
   lines: lines({ sku, qty: positive }),
   terminal,
+  allowNew,
 });
 
 export const adjustmentBody = z.strictObject({
@@ -41,12 +45,14 @@ export const adjustmentBody = z.strictObject({
   }),
   reason: z.enum(ADJUSTMENT_REASONS),
   terminal,
+  allowNew,
 });
 
 export const countBody = z.strictObject({
   idempotencyKey: key,
   lines: lines({ sku, count: z.number().int().min(0).max(MAX_LINE_QTY) }),
   terminal,
+  allowNew,
 });
 
 export const holdBody = z.strictObject({

@@ -138,6 +138,16 @@ export class AgentInventory {
     return this.catalogCache.get(sku);
   }
 
+  /**
+   * SKUs of a restock, count or adjustment the catalog does not know (a typo
+   * would create a phantom product): none with `allowNew`, and none while the
+   * store has no catalog at all (a new store, before its first sync).
+   */
+  private newSkus(skus: Iterable<Sku>, allowNew: boolean): Sku[] {
+    if (allowNew || this.catalogCache.size === 0) return [];
+    return [...new Set(skus)].filter((s) => !this.isKnown(s));
+  }
+
   refreshCatalog(): void {
     this.catalogCache = new Map(this.store.catalog().map((c) => [c.sku, c]));
   }
@@ -253,7 +263,9 @@ export class AgentInventory {
     return { ok: true, value: { lines: this.views(totals.keys(), ctx.now), forced, events } };
   }
 
-  restock(lines: readonly Line[], ctx: WriteContext): Outcome<{ lines: StockView[]; events: string[] }> {
+  restock(lines: readonly Line[], ctx: WriteContext, opts: { allowNew?: boolean } = {}): Outcome<{ lines: StockView[]; events: string[] }> {
+    const unknown = this.newSkus(lines.map((l) => l.sku), opts.allowNew === true);
+    if (unknown.length > 0) return fail(unknownSku(unknown));
     const tooBig = this.overflow(lines);
     if (tooBig) return fail(tooBig);
     const events: string[] = [];
@@ -274,8 +286,11 @@ export class AgentInventory {
     reason: AdjustmentReason,
     ctx: WriteContext,
     counts?: ReadonlyMap<Sku, number>,
+    opts: { allowNew?: boolean } = {},
   ): Outcome<{ lines: StockView[]; events: string[] }> {
-    const unknown = [...new Set(lines.map((l) => l.sku))].filter((s) => !this.isKnown(s) && counts === undefined);
+    // A count may add a SKU the store has never had (checked against the catalog by count()); a bare adjustment may not, unless allowNew.
+    const unknown =
+      counts !== undefined ? [] : opts.allowNew === true ? [] : [...new Set(lines.map((l) => l.sku))].filter((s) => !this.isKnown(s));
     if (unknown.length > 0) return fail(unknownSku(unknown));
     const tooBig = this.overflow(lines);
     if (tooBig) return fail(tooBig);
@@ -296,12 +311,14 @@ export class AgentInventory {
   }
 
   /** Sets absolute shelf counts, recorded as the cycle_count adjustments that reach them. */
-  count(lines: readonly { sku: Sku; count: number }[], ctx: WriteContext): Outcome<{ lines: StockView[]; events: string[] }> {
+  count(lines: readonly { sku: Sku; count: number }[], ctx: WriteContext, opts: { allowNew?: boolean } = {}): Outcome<{ lines: StockView[]; events: string[] }> {
     const seen = new Set<Sku>();
     for (const l of lines) {
       if (seen.has(l.sku)) return fail(new DomainError('duplicate_sku', `${l.sku} is counted twice in one request`, 400));
       seen.add(l.sku);
     }
+    const unknown = this.newSkus(seen, opts.allowNew === true);
+    if (unknown.length > 0) return fail(unknownSku(unknown));
     const adjustments = lines.map((l) => ({ sku: l.sku, qty: l.count - this.stock(l.sku, ctx.now).onHand }));
     return this.adjust(adjustments, 'cycle_count', ctx, new Map(lines.map((l) => [l.sku, l.count])));
   }

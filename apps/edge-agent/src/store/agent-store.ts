@@ -71,5 +71,11 @@ export interface AgentStore {
   allocationPolicy(): string | null;
   saveAllocationPolicy(policy: string, at: number): void;
 
+  /** Stored updates of a Yjs document (the catalog, the store's settings), in order. */
+  yjsUpdates(doc: string): { id: number; update: Uint8Array }[];
+  appendYjsUpdate(doc: string, update: Uint8Array, at: number): void;
+  /** Replaces the rows of `doc` up to `throughId` with one row holding `merged`. */
+  compactYjs(doc: string, throughId: number, merged: Uint8Array, at: number): void;
+
   close(): void;
 }

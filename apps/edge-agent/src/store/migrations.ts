@@ -124,6 +124,17 @@ export const MIGRATIONS: readonly string[] = [
     received_at  INTEGER NOT NULL
   );
   `,
+  // The catalog and store settings documents (Yjs), as stored updates:
+  // appended as they happen, merged into one row when they pile up.
+  `
+  CREATE TABLE yjs_updates (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc     TEXT NOT NULL,
+    update_ BLOB NOT NULL,
+    at      INTEGER NOT NULL
+  );
+  CREATE INDEX yjs_updates_doc ON yjs_updates (doc, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -287,6 +287,22 @@ export class SqliteAgentStore implements AgentStore {
       .run(policy, at);
   }
 
+  yjsUpdates(doc: string): { id: number; update: Uint8Array }[] {
+    const rows = this.db.prepare('SELECT id, update_ FROM yjs_updates WHERE doc = ? ORDER BY id').all(doc) as { id: number; update_: Buffer }[];
+    return rows.map((r) => ({ id: r.id, update: new Uint8Array(r.update_) }));
+  }
+
+  appendYjsUpdate(doc: string, update: Uint8Array, at: number): void {
+    this.db.prepare('INSERT INTO yjs_updates (doc, update_, at) VALUES (?, ?, ?)').run(doc, Buffer.from(update), at);
+  }
+
+  compactYjs(doc: string, throughId: number, merged: Uint8Array, at: number): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM yjs_updates WHERE doc = ? AND id <= ?').run(doc, throughId);
+      this.appendYjsUpdate(doc, merged, at);
+    });
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

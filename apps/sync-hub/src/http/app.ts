@@ -23,6 +23,8 @@ export interface HubAppDeps {
   clock?: () => number;
   /** Mounts the selling routes (carts, updates, transfers) with this app's key auth. */
   mountSelling?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
+  /** Mounts `/catalog` (HQ edits of the catalog document) with this app's key auth. */
+  mountCatalog?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
   /** Mounts `/graphql` (HTTP and SSE) with this app's key auth (the same lookup and cache). */
   mountGraphql?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
   /** Mounts CORS (first, before any route) and the storefront reads and feed. */
@@ -85,6 +87,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
 
   deps.storefront?.mount(app, auth);
   deps.mountSelling?.(app, auth);
+  deps.mountCatalog?.(app, auth);
   deps.mountGraphql?.(app, auth);
 
   mountAlertRoutes(app, { alerts: deps.storage.alerts, auth: auth('read') });

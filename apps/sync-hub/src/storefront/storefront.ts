@@ -1,4 +1,4 @@
-import type { StoreId } from '@scoville/crdt-inventory';
+import type { Sku, StoreId } from '@scoville/crdt-inventory';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { HubState } from '../state/hub-state.js';
@@ -19,11 +19,13 @@ export interface StorefrontOptions {
   corsOrigins?: readonly string[];
   cacheControl?: string;
   lowStockThreshold?: number;
+  /** Safety stock per (store, SKU) (the catalog and settings documents); 0 without. */
+  safetyStock?: (store: StoreId, sku: Sku) => number;
 }
 
 /** The storefront's read side: cacheable reads, the live feed over SSE and WebSocket, CORS. */
 export function createStorefront(opts: StorefrontOptions) {
-  const views = new StockViews({ state: opts.state, isOnline: (s) => opts.sync.isOnline(s), clock: opts.clock });
+  const views = new StockViews({ state: opts.state, isOnline: (s) => opts.sync.isOnline(s), clock: opts.clock, safetyStock: opts.safetyStock });
   const feed = new StorefrontFeed(opts.state, views);
   const offPresence = opts.sync.onPresence((store, online) => feed.storeOnline(store, online));
   const ws = new WsFeed(feed, async (hash) => {

@@ -80,6 +80,11 @@ export class StockViews {
     this.presence++;
   }
 
+  /** Call when safety stock may have changed (the catalog or a store's settings): every ETag changes. */
+  settingsChanged(): void {
+    this.presence++;
+  }
+
   storeStock(store: StoreId, sku: Sku): StoreStock {
     const now = this.deps.clock();
     const a = this.deps.state.availability(store, sku, now);
