@@ -256,6 +256,9 @@ export class Topology {
         hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'reserve']).then((r) => r.key),
         ...Array.from({ length: storeCount }, (_, s) => addStore(db.url, `chaos-${s}`)),
       ]);
+      // 30 % of every store's stock may be promised online: agents hand it to the hubs, so the
+      // hold workload sells the same units as the tills (and borrows between hub processes).
+      await Promise.all(Array.from({ length: storeCount }, (_, s) => hubCli(db.url, ['allocation', 'set', `chaos-${s}`, '--share', '0.3'])));
       t.readKey = readKey!;
       t.reserveKey = reserveKey!;
       // Agents 0 and 1 are two replicas of store chaos-0; the others have a store each.
