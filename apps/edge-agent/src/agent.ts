@@ -10,7 +10,9 @@ import { AgentInventory } from './inventory/agent-inventory.js';
 import { WriteService } from './inventory/write-service.js';
 import { AgentRunningError, NotInitializedError } from './store/errors.js';
 import { SqliteAgentStore } from './store/sqlite-store.js';
-import { SyncClient, type SyncLogger } from './sync/sync-client.js';
+import { ACKED_EVENT_SEQ, SyncClient, type SyncLogger } from './sync/sync-client.js';
+import { agentLogger } from './observability/log.js';
+import { agentMetrics } from './observability/metrics.js';
 
 /** Creates the data folder and the agent's identity (store id + a fresh replica id). */
 export function initAgent(dataDir: string, store: string, now = Date.now()): { store: StoreId; replica: string; path: string } {
@@ -59,11 +61,9 @@ export interface StartOptions {
   log?: SyncLogger;
 }
 
-/** Log lines as the agent CLI prints them: one JSON object a line on stdout. */
+/** Log lines as the agent CLI prints them: pino JSON, one object a line on stdout (observability/log.ts). */
 export function jsonLineLogger(): SyncLogger {
-  const write = (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) =>
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-  return { info: (m, f) => write('info', m, f), warn: (m, f) => write('warn', m, f) };
+  return agentLogger();
 }
 
 export interface RunningAgent {
@@ -99,7 +99,8 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
     : null;
   // A till sale short of rights while online asks the hub for the shortfall (bounded wait).
   const withRights = sync ? <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => sync.withRights(inventory.shortfall(lines, clock()), sell) : undefined;
-  const app = createApp({ docs, inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, withRights, startedAt });
+  const metrics = agentMetrics({ store, lastEventSeq: () => inventory.lastEventSeq, ackedKey: ACKED_EVENT_SEQ, syncStatus: sync ? () => sync.status() : undefined, clock });
+  const app = createApp({ docs, inventory, writes, clock, terminalToken: opts.terminalToken ?? null, syncStatus: sync ? () => sync.status() : undefined, syncNow: sync ? () => sync.syncNow() : undefined, withRights, startedAt, observe: (a) => metrics.mount(a), log: agentLogger() });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: opts.port ?? 7070 }, () => resolve(s));

@@ -11,6 +11,7 @@ import type { Hono } from 'hono';
 import { jsonLogger, type Logger } from './log.js';
 import { HubState } from './state/hub-state.js';
 import type { HubStorage } from './store/hub-storage.js';
+import { ACCESS_CHANGED } from './store/access-store.js';
 import { openHubStorage } from './store/sql-hub-storage.js';
 import { ClusterFeed } from './sync/cluster-feed.js';
 import { HubCommitter } from './sync/hub-committer.js';
@@ -24,6 +25,7 @@ import { YjsServer } from './yjs/yjs-server.js';
 import { mountCatalogRoutes } from './http/catalog-routes.js';
 import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
+import { hubMetrics } from './observability/hub-metrics.js';
 import type { EventExporter } from './export/exporter.js';
 import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
 
@@ -48,6 +50,8 @@ export interface HubOptions {
   corsOrigins?: string[];
   /** Cache-Control of storefront reads (default `public, max-age=1, stale-while-revalidate=5`). */
   cacheControl?: string;
+  /** Serve GET /metrics without an API key (default: a read key is required). */
+  metricsPublic?: boolean;
   /** Rate limits per key and per IP, request size limit (http/protection.ts). */
   protection?: ProtectionOptions;
   /** PEM certificate chain and key: serve HTTPS and WSS instead of HTTP and WS. */
@@ -106,6 +110,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     throw new Error(`replica id ${replica} already belongs to an agent of store ${owner}: start this hub with another --replica`);
   }
 
+  // A revoke or token rotation by the CLI (another process): drop cached keys, close dead links now.
+  const unlistenAccess = await storage.notices.listen(ACCESS_CHANGED, () => access.revokedElsewhere?.());
   const state = new HubState();
   const loaded = await inventory.loadState();
   state.apply(loaded.delta);
@@ -129,6 +135,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // Online allocation: policies pushed to agents, rights granted and given back (through the seller, set below).
   const allocation = new AllocationDesk({ allocation: storage.allocation, state, log });
   const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs, allocation });
+  const metrics = hubMetrics({ committer, sync, alerts: storage.alerts, public: opts.metricsPublic });
   const ownPosition = await inventory.syncPosition(replica);
   const selling = createSelling({
     selling: storage.selling,
@@ -179,6 +186,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     hubReplica: replica,
     exportStatus: exporter ? () => exporter.status() : undefined,
     clock: opts.clock,
+    log,
+    observe: (a, readKey) => metrics.mount(a, readKey),
     storefront,
     protection: opts.protection,
     mountGraphql: (a, auth) => graphql.mount(a, auth),
@@ -239,6 +248,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await feed.stop();
         await oversell.stop();
         await exporter?.stop();
+        metrics.close();
+        await unlistenAccess().catch(() => undefined);
         await docs.close();
         await storage.close();
       })()),

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { DEFAULT_DATA_DIR } from '../data-dir.js';
 import { registerCommands } from './commands.js';
@@ -7,6 +8,7 @@ const program = new Command();
 program
   .name('edge-agent')
   .description('Scoville store agent: sells, counts and holds stock offline; syncs to the hub when it can.')
+  .version(`edge-agent ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version} (node ${process.version})`, '-V, --version')
   .option('--data <dir>', 'agent data folder', process.env.SCOVILLE_AGENT_DATA ?? DEFAULT_DATA_DIR)
   .option('--agent <url>', 'URL of the running agent (default: read from the data folder)')
   .option('--terminal-token <token>', 'terminal token: `start` requires it on every request, other commands present it (or SCOVILLE_TERMINAL_TOKEN)')

@@ -52,6 +52,10 @@ export interface AppDeps {
    */
   withRights?: <T>(lines: { sku: Sku; qty: number }[], sell: () => Promise<T>) => Promise<T>;
   startedAt?: number;
+  /** Mounted first: request ids, HTTP metrics, `GET /metrics` (observability/metrics.ts). */
+  observe?: (app: Hono) => void;
+  /** Where request failures are logged (with the request id). */
+  log?: { error(msg: string, fields?: Record<string, unknown>): void };
 }
 
 const OFFLINE: SyncStatus = { hub: null, online: false, unackedBatches: 0, unackedEvents: 0, lastAckAt: null, lastError: null };
@@ -61,9 +65,11 @@ export function createApp(deps: AppDeps): Hono {
   const { inventory, writes } = deps;
   const clock = deps.clock ?? Date.now;
   const app = new Hono();
+  deps.observe?.(app);
 
   app.onError((err, c) => {
-    console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) }));
+    if (deps.log) deps.log.error('request failed', { method: c.req.method, path: c.req.path, err: String(err) });
+    else console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) }));
     return errorResponse(c, 500, 'internal', 'the agent could not complete the request; nothing was changed');
   });
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));

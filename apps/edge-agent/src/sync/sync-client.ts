@@ -56,7 +56,7 @@ export function refusalAdvice(
   const what = `${code} ${hubError?.code ?? ''}`.trim();
   switch (code) {
     case CloseCode.Unauthorized:
-      return `the hub refused the token for store ${id.store} (${what}): check the store token (--token or SCOVILLE_HUB_TOKEN) or run \`sync-hub stores add ${id.store}\` on the hub and use the token it prints`;
+      return `the hub refused the token for store ${id.store} (${what}): check the store token (--token or SCOVILLE_HUB_TOKEN); run \`sync-hub stores rotate ${id.store}\` on the hub for a new one (or \`sync-hub stores add ${id.store}\` if the store is not registered) and use the token it prints`;
     case CloseCode.UnsupportedVersion:
       return `the hub does not speak this agent's protocol (${what}): upgrade the agent or the hub so their protocol versions match`;
     case CloseCode.Forbidden:

@@ -9,6 +9,8 @@ import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
 import { registerAllocationCommands } from './allocation-commands.js';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { ACCESS_CHANGED } from '../store/access-store.js';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_IP, DEFAULT_RATE_LIMIT_KEY } from '../http/protection.js';
 import { DEFAULT_EXCHANGE } from '../export/amqp-sink.js';
@@ -25,6 +27,7 @@ const program = new Command();
 program
   .name('sync-hub')
   .description('Scoville sync hub: merges every store, persists to PostgreSQL, serves availability')
+  .version(`sync-hub ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version} (node ${process.version})`, '-V, --version')
   .option('--json', 'machine-readable output', false)
   .option('--data <dir>', 'PGlite data folder when DATABASE_URL is not set', process.env.SCOVILLE_HUB_DATA ?? './.scoville/hub')
   .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL; none: embedded PGlite)', process.env.DATABASE_URL)
@@ -80,7 +83,8 @@ program
   .option('--replica <id>', 'this process\'s replica id (distinct per hub process)')
   .option('--cors-origin <origin>', 'a browser origin allowed to call the storefront API (repeatable; * for any)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--cache-control <value>', 'Cache-Control of storefront reads', 'public, max-age=1, stale-while-revalidate=5')
-  .action(async (o: { port: number; host: string; replica?: string; corsOrigin: string[]; cacheControl: string }) => {
+  .option('--metrics-public', 'serve GET /metrics without an API key (a Prometheus on a private network; default: a read key is required)', false)
+  .action(async (o: { port: number; host: string; replica?: string; corsOrigin: string[]; cacheControl: string; metricsPublic: boolean }) => {
     const hub = await startHub({
       port: o.port,
       host: o.host,
@@ -89,6 +93,7 @@ program
       dataDir: g().data,
       corsOrigins: o.corsOrigin,
       cacheControl: o.cacheControl,
+      metricsPublic: o.metricsPublic,
       ...protectionAndTls(),
     });
     const shutdown = () => {
@@ -127,10 +132,27 @@ stores
     const ok = await withStorage(async (s) => {
       const r = await s.access.revokeStore(storeId, Date.now());
       if (r) await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'store.revoke', detail: { storeId } });
+      if (r) await s.notices.notify(ACCESS_CHANGED, storeId);
       return r;
     });
     if (!ok) throw new CliError('not_found', `no active store ${storeId}`);
     out({ storeId, revoked: true }, `store ${storeId} revoked`);
+  });
+stores
+  .command('rotate <storeId>')
+  .description('issue a new token for a store (shown once); the old token stops working at once and running hubs close its open sync links')
+  .action(async (id: string) => {
+    const storeId = storeArg(id) as StoreId;
+    const token = newSecret('st');
+    const ok = await withStorage(async (s) => {
+      const r = await s.access.rotateStoreToken(storeId, hashSecret(token));
+      if (r) await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'store.rotate', detail: { storeId } });
+      // Hub processes recheck their links now instead of at the next heartbeat.
+      if (r) await s.notices.notify(ACCESS_CHANGED, storeId);
+      return r;
+    });
+    if (!ok) throw new CliError('not_found', `no active store ${storeId}`);
+    out({ storeId, token }, `store ${storeId}: new token (shown once; the old one no longer works):\n${token}`);
   });
 
 const keys = program.command('keys').description('API keys for the storefront and admin APIs');
@@ -157,6 +179,7 @@ keys.command('revoke <id>').action(async (id: string) => {
   const ok = await withStorage(async (s) => {
     const r = await s.access.revokeApiKey(id, Date.now());
     if (r) await s.audit.audit({ at: Date.now(), actor: 'cli', action: 'key.revoke', detail: { id } });
+    if (r) await s.notices.notify(ACCESS_CHANGED, id);
     return r;
   });
   if (!ok) throw new CliError('not_found', `no active key ${id}`);

@@ -7,6 +7,7 @@ import type { SyncServer } from '../sync/sync-server.js';
 import { mountAlertRoutes } from './alert-routes.js';
 import { apiKeyAuth } from './api-keys.js';
 import { errorResponse } from './errors.js';
+import { jsonLogger, type Logger } from '../log.js';
 import { mountProtection, notFoundOrNotAllowed, type ProtectionOptions } from './protection.js';
 import { documentRoute, openApiDocument } from './route-docs.js';
 import { mountDashboard } from '../dashboard/routes.js';
@@ -21,6 +22,10 @@ export interface HubAppDeps {
   /** The event export's state and lag (GET /status `export`), when it is on. */
   exportStatus?: () => unknown;
   clock?: () => number;
+  /** Where request failures are logged (with the request id). */
+  log?: Logger;
+  /** Mounted first: request ids, HTTP metrics and `GET /metrics` (given the read-key check). */
+  observe?: (app: Hono, readKey: import('hono').MiddlewareHandler) => void;
   /** Mounts the selling routes (carts, updates, transfers) with this app's key auth. */
   mountSelling?: (app: Hono, auth: ReturnType<typeof apiKeyAuth>) => void;
   /** Mounts `/catalog` (HQ edits of the catalog document) with this app's key auth. */
@@ -38,12 +43,15 @@ export function createHubApp(deps: HubAppDeps): Hono {
   const clock = deps.clock ?? Date.now;
   const app = new Hono();
   const auth = apiKeyAuth(deps.storage.access);
+  const log = deps.log ?? jsonLogger({ service: 'sync-hub' });
+  deps.observe?.(app, auth('read'));
+  if (deps.observe) documentRoute(app, { method: 'get', path: '/metrics', auth: 'read', summary: 'Prometheus metrics (text exposition); without a key when the hub runs with --metrics-public', responses: { 200: { description: 'metrics', contentType: 'text/plain' } } });
   deps.storefront?.mountCors(app);
   // After CORS (a 429 must still carry the CORS headers a browser needs to read it), before every route.
   const protection = mountProtection(app, deps.protection);
 
   app.onError((err, c) => {
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) })}\n`);
+    log.error('request failed', { method: c.req.method, path: c.req.path, err: String(err) });
     return errorResponse(c, 500, 'internal', 'the hub could not complete the request');
   });
   app.notFound(notFoundOrNotAllowed(app));

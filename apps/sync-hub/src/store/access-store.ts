@@ -24,11 +24,20 @@ export interface ApiKeyRecord {
 
 export type ReplicaKind = 'agent' | 'hub';
 
+/**
+ * The Notices channel the CLI notifies after it revokes a store or key or
+ * rotates a token (payload: the store or key id, never a secret): hub
+ * processes then drop cached keys and close links of dead tokens at once.
+ */
+export const ACCESS_CHANGED = 'scoville_access_changed';
+
 export interface AccessStore {
   // stores and their replicas
   addStore(storeId: StoreId, tokenHash: string, at: number): Promise<void>;
   listStores(): Promise<StoreRecord[]>;
   revokeStore(storeId: StoreId, at: number): Promise<boolean>;
+  /** Gives an active store a new token hash; the old token stops working (false: no such active store). Counts as a revoke for `onRevoke`. */
+  rotateStoreToken(storeId: StoreId, tokenHash: string): Promise<boolean>;
   /** The store a (non-revoked) token hash belongs to. Throws on a duplicate store id or token hash. */
   storeForToken(tokenHash: string): Promise<StoreId | null>;
   /**
@@ -51,4 +60,6 @@ export interface AccessStore {
    * whoever caches must also re-check within a short time.
    */
   onRevoke?(listener: () => void): () => void;
+  /** Calls the `onRevoke` listeners for a revoke or rotation another process made (the hub hears of it on ACCESS_CHANGED). */
+  revokedElsewhere?(): void;
 }

@@ -13,6 +13,10 @@ export class SqlAccessStore implements AccessStore {
     return () => this.revokeListeners.delete(listener);
   }
 
+  revokedElsewhere(): void {
+    this.revoked();
+  }
+
   private revoked(): void {
     for (const l of this.revokeListeners) l();
   }
@@ -39,6 +43,12 @@ export class SqlAccessStore implements AccessStore {
       'UPDATE stores SET revoked_at = $2 WHERE store_id = $1 AND revoked_at IS NULL RETURNING 1',
       [storeId, at],
     );
+    if (rows.length > 0) this.revoked();
+    return rows.length > 0;
+  }
+
+  async rotateStoreToken(storeId: StoreId, tokenHash: string): Promise<boolean> {
+    const rows = await this.db.query('UPDATE stores SET token_hash = $2 WHERE store_id = $1 AND revoked_at IS NULL RETURNING 1', [storeId, tokenHash]);
     if (rows.length > 0) this.revoked();
     return rows.length > 0;
   }

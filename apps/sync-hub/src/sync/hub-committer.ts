@@ -28,6 +28,9 @@ export interface CommitterStats {
   degraded: boolean;
 }
 
+/** Told of every transaction this committer got through (metrics: observability/hub-metrics.ts). */
+export type CommitListener = (items: readonly CommitItem[], result: CommitResult, seconds: number) => void;
+
 export interface CommitterOptions {
   /** Most batches in one transaction. */
   maxItemsPerCommit?: number;
@@ -61,6 +64,7 @@ export class HubCommitter {
   readonly stats: CommitterStats = { transactions: 0, items: 0, events: 0, failures: 0, lastError: null, degraded: false };
   /** Change ids this process committed (to skip re-reading its own NOTIFYs). */
   readonly ownChangeIds = new Set<number>();
+  private readonly listeners = new Set<CommitListener>();
 
   constructor(
     private readonly store: InventoryStore,
@@ -74,6 +78,12 @@ export class HubCommitter {
       this.queue.push({ item, resolve, reject });
       this.kick();
     });
+  }
+
+  /** Calls `listener` after each successful COMMIT with its items and how long the attempt took; returns the unsubscribe. */
+  onCommit(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   get queued(): number {
@@ -135,10 +145,13 @@ export class HubCommitter {
     try {
       for (;;) {
         try {
+          const started = performance.now();
           const result = await this.store.commit(items);
           this.stats.transactions++;
           this.stats.items += items.length;
           this.stats.events += result.eventsInserted;
+          const seconds = (performance.now() - started) / 1000;
+          for (const l of this.listeners) l(items, result, seconds);
           return result;
         } catch (error) {
           this.stats.failures++;
