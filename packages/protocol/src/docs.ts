@@ -1,7 +1,7 @@
 import * as Y from 'yjs';
 
 /**
- * The catalog and store settings as Yjs documents (docs/decisions.md 22),
+ * The catalog and store settings as Yjs documents (docs/decisions.md 23),
  * shared by the hub (`/yjs/<doc>`, HQ edits) and the agents (WebsocketProvider,
  * local items, the POS projection). Imported as `@scoville/protocol/docs`, so
  * code that only speaks the sync protocol does not load yjs.
@@ -178,4 +178,20 @@ export function safetyStockOf(catalog: Y.Doc, settings: Y.Doc | null, sku: strin
     if (typeof l === 'number') return l;
   }
   return 0;
+}
+
+/**
+ * Low-stock threshold of one SKU at one store: the store's override, else the
+ * catalog item's (or the store's local item's) when set; null when no
+ * document sets one (the hub then uses its `--low-stock-threshold`, if any).
+ */
+export function lowStockThresholdOf(catalog: Y.Doc, settings: Y.Doc | null, sku: string): number | null {
+  const f = key(sku, 'lowStockThreshold');
+  const o = settings?.getMap('overrides').get(f);
+  if (typeof o === 'number') return o;
+  const items = catalog.getMap('items');
+  const c = items.get(f);
+  if (typeof c === 'number' && items.has(key(sku, 'name'))) return c;
+  const l = settings && allowLocalItems(catalog) ? settings.getMap('localItems').get(f) : undefined;
+  return typeof l === 'number' ? l : null;
 }

@@ -23,7 +23,7 @@ export interface DocLink {
 
 /**
  * The agent's copies of the catalog document and its store's settings
- * document (docs/decisions.md 22). Every update (from the hub, or made here)
+ * document (docs/decisions.md 23). Every update (from the hub, or made here)
  * is appended to SQLite, so the agent starts offline with the last catalog;
  * after each change the `catalog` table (what the POS path reads) is
  * rewritten as the projection: the catalog's items, this store's local items

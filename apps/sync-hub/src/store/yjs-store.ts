@@ -1,5 +1,5 @@
 /**
- * Yjs documents (the catalog, each store's settings; docs/decisions.md 22):
+ * Yjs documents (the catalog, each store's settings; docs/decisions.md 23):
  * every update a hub process accepts is appended as one row; loading merges
  * the rows; `compact` replaces the rows read with their merge, so a document
  * is a handful of rows however often it was edited. Rows are also how hub

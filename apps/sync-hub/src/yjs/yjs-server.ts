@@ -39,7 +39,7 @@ interface Conn {
  * settings; another store's settings are refused (4403); an admin key writes
  * every document, other keys read them. A read-only link's updates (sync
  * step 2 and update messages) are dropped, not applied, and the link stays
- * open for reading (docs/decisions.md 22).
+ * open for reading (docs/decisions.md 23).
  */
 export class YjsServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
