@@ -70,3 +70,54 @@ it('starts the hub, three syncing stores and the dashboard', async () => {
   expect((await fetch(`${hub}/dashboard/state?key=${encodeURIComponent(key)}`)).status).toBe(200);
   expect((await fetch(`${hub}/dashboard/state`)).status).toBe(401);
 }, 90_000);
+
+it('with its port taken picks the next free one and says so; --stores scales the demo', async () => {
+  const demoDir = mkdtempSync(join(tmpdir(), 'scoville-demo-more-'));
+  // Something already listens on the port the demo is told to use.
+  const taken = createServer();
+  const port = await new Promise<number>((r) => taken.listen(0, '127.0.0.1', () => r((taken.address() as { port: number }).port)));
+  const demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--stores', '5'], {
+    cwd: ROOT,
+    env: { ...process.env, SCOVILLE_DEMO_DIR: demoDir, PORT: String(port), DATABASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  demo.stdout!.on('data', (d) => (out += d));
+  demo.stderr!.on('data', (d) => (err += d));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('Scoville demo is running') && Date.now() < deadline) {
+      if (demo.exitCode !== null) throw new Error(`demo exited with ${demo.exitCode}: ${out}${err}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(out).toContain(`port ${port} is taken`);
+    const used = Number(/using (\d+) instead/.exec(out)?.[1]);
+    expect(used).toBeGreaterThan(port);
+    expect(out).toContain(`http://127.0.0.1:${used}`);
+    expect(out.match(/POS API http:/g)?.length).toBe(5);
+    expect(out).toContain('store store-005');
+    const key = (JSON.parse(readFileSync(join(demoDir, 'demo-secrets.json'), 'utf8')) as { readKey: string }).readKey;
+    const stores = (await (await fetch(`http://127.0.0.1:${used}/stores`, { headers: { authorization: `Bearer ${key}` } })).json()) as { stores: unknown[] };
+    expect(stores.stores).toHaveLength(5);
+
+    // A second demo on the same folder is refused with what to do (no stack trace).
+    const second = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, SCOVILLE_DEMO_DIR: demoDir, DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let secondErr = '';
+    second.stderr!.on('data', (d) => (secondErr += d));
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(secondErr).toContain('a demo is already running');
+    expect(secondErr).toContain('SCOVILLE_DEMO_DIR');
+    expect(secondErr).not.toMatch(/\n\s+at /);
+  } finally {
+    demo.kill('SIGTERM');
+    await new Promise((r) => (demo.exitCode !== null ? r(null) : demo.once('exit', r)));
+    taken.close();
+    rmSync(demoDir, { recursive: true, force: true });
+  }
+}, 120_000);

@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole product on one machine. A hub on embedded Postgres
- * (PGlite; or PostgreSQL when DATABASE_URL is set), three demo stores each
+ * (PGlite; or PostgreSQL when DATABASE_URL is set), three demo stores (`npm start -- --stores 20`: twenty) each
  * running a real edge agent with its own SQLite file, a simulated POS
  * selling at every store, and the live dashboard.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { sku, type StoreId } from '@scoville/crdt-inventory';
 import { initAgent, startAgent, type RunningAgent } from '../apps/edge-agent/src/agent.js';
@@ -14,7 +15,41 @@ import { startHub } from '../apps/sync-hub/src/hub.js';
 
 const ROOT = resolve(process.env.SCOVILLE_DEMO_DIR ?? './.scoville/demo');
 const PORT = Number(process.env.PORT ?? 8080);
-const STORES = ['brooklyn', 'austin', 'portland'];
+
+/** `npm start -- --stores 20`: how many demo stores (default 3, at most 200). */
+function storeCount(argv: readonly string[]): number {
+  const i = argv.findIndex((a) => a === '--stores' || a.startsWith('--stores='));
+  if (i < 0) return 3;
+  const raw = argv[i]!.includes('=') ? argv[i]!.split('=')[1] : argv[i + 1];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 200) {
+    process.stderr.write(`--stores must be a whole number from 1 to 200, got ${raw ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const NAMED = ['brooklyn', 'austin', 'portland'];
+const STORES = Array.from({ length: storeCount(process.argv.slice(2)) }, (_, i) => NAMED[i] ?? `store-${String(i + 1).padStart(3, '0')}`);
+
+/** True when nothing listens on `port` at 127.0.0.1. */
+const portFree = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = createServer()
+      .once('error', () => res(false))
+      .listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+
+/** PORT if free, else the next free one (up to 20 further), saying so; a clear message instead of EADDRINUSE. */
+async function choosePort(wanted: number): Promise<number> {
+  for (let p = wanted; p < wanted + 20 && p <= 65535; p++) {
+    if (await portFree(p)) {
+      if (p !== wanted) process.stdout.write(`port ${wanted} is taken (another hub or demo?); using ${p} instead. Choose one with PORT=<port> npm start.\n`);
+      return p;
+    }
+  }
+  process.stderr.write(`ports ${wanted}-${wanted + 19} are all taken: stop what uses them or run PORT=<free port> npm start\n`);
+  process.exit(1);
+}
 const CATALOG = [
   { sku: 'HSS-001', name: 'Habanero Classic 150ml', priceCents: 899, lowStockThreshold: 5, safetyStock: 1 },
   { sku: 'HSS-002', name: 'Ghost Pepper Reserve 150ml', priceCents: 1299, lowStockThreshold: 5, safetyStock: 1 },
@@ -29,8 +64,24 @@ interface Secrets {
 }
 
 mkdirSync(ROOT, { recursive: true });
+// One demo per folder: a second one would open the same embedded database.
+const pidFile = join(ROOT, 'demo.pid');
+const other = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+if (other > 0 && other !== process.pid && alive(other)) {
+  process.stderr.write(`a demo is already running on ${ROOT} (pid ${other}): stop it (Ctrl-C there, or kill ${other}), or give this one its own folder with SCOVILLE_DEMO_DIR=<dir> npm start\n`);
+  process.exit(1);
+}
+writeFileSync(pidFile, String(process.pid));
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const secretsFile = join(ROOT, 'demo-secrets.json');
-const hub = await startHub({ port: PORT, databaseUrl: process.env.DATABASE_URL ?? null, dataDir: join(ROOT, 'hub'), replica: 'hub-demo' });
+const hub = await startHub({ port: await choosePort(PORT), databaseUrl: process.env.DATABASE_URL ?? null, dataDir: join(ROOT, 'hub'), replica: 'hub-demo' });
 
 // Secrets are shown once by the CLI; the demo keeps its own in its folder so a restart reuses them.
 const secrets: Secrets = existsSync(secretsFile) ? JSON.parse(readFileSync(secretsFile, 'utf8')) : { tokens: {}, readKey: '' };
@@ -77,7 +128,7 @@ for (const agent of agents) {
   }
 }
 
-// A simulated POS at every store: a sale every second or so, restocks when low.
+// A simulated POS at every store: a sale every 2 s or so per store, restocks when low.
 const pos = setInterval(() => {
   const agent = agents[Math.floor(Math.random() * agents.length)]!;
   const item = CATALOG[Math.floor(Math.random() * CATALOG.length)]!;
@@ -87,7 +138,7 @@ const pos = setInterval(() => {
       ? { path: '/restocks', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 24 }], terminal: 'backoffice' } }
       : { path: '/sales', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 1 + Math.floor(Math.random() * 2) }], terminal: 'till-1' } };
   post(agent, body.path, body.body).catch(() => {});
-}, 700);
+}, Math.max(20, Math.round(2_100 / agents.length)));
 
 const dashboard = `http://127.0.0.1:${hub.port}/dashboard?key=${encodeURIComponent(secrets.readKey)}`;
 process.stdout.write(
@@ -110,6 +161,7 @@ const stop = async () => {
   clearInterval(pos);
   for (const a of agents) await a.stop();
   await hub.stop();
+  rmSync(pidFile, { force: true });
   process.exit(0);
 };
 process.on('SIGINT', () => void stop());
