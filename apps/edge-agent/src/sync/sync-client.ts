@@ -137,12 +137,6 @@ export class SyncClient {
   private readonly clock: () => number;
   /** Bytes sent on the wire since start (for benches and status). */
   bytesSent = 0;
-
-  constructor(private readonly opts: SyncClientOptions) {
-    this.clock = opts.clock ?? Date.now;
-  }
-
-  start(): void {
   /** The hub replica of this link and the negotiated minor (allocation needs ≥ 1). */
   private hubReplica: ReplicaId | null = null;
   private minor = 0;
@@ -154,6 +148,12 @@ export class SyncClient {
   private readonly grantWaiters = new Map<string, (granted: number) => void>();
   private requestCount = 0;
   private readonly requestPrefix = `rq${randomBytes(4).toString('hex')}`;
+
+  constructor(private readonly opts: SyncClientOptions) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  start(): void {
     if (this.phase !== 'stopped') return;
     this.offChange = this.opts.inventory.onChange((c) => {
       this.schedulePump();
@@ -355,6 +355,8 @@ export class SyncClient {
     switch (m.type) {
       case 'welcome': {
         this.phase = 'online';
+        this.hubReplica = m.hubReplica;
+        this.minor = minorOf(m.protocol);
         this.attempts = 0;
         this.failures = 0;
         this.lastError = null;
@@ -363,8 +365,6 @@ export class SyncClient {
         this.inflight = [];
         this.batchSeq = 0;
         this.sentChange = inventory.store.syncValue(ACKED_CHANGE);
-        this.hubReplica = m.hubReplica;
-        this.minor = minorOf(m.protocol);
         this.sentEventSeq = inventory.store.syncValue(ACKED_EVENT_SEQ);
         this.stateFirst = true;
         this.stateSeq = 0;
@@ -406,14 +406,6 @@ export class SyncClient {
         if (m.digest !== ours && this.idle()) this.sendRepair();
         return;
       }
-      case 'error':
-        this.lastError = `${m.code}: ${m.message}`;
-        if (m.fatal) this.hubError = { code: m.code, message: m.message };
-        return;
-      case 'ping':
-        this.send({ type: 'pong', t: m.t });
-        return;
-      default:
       case 'allocation': {
         if (m.store !== inventory.identity.store) return;
         const hub = this.hubReplica;
@@ -431,18 +423,18 @@ export class SyncClient {
         this.grantWaiters.get(m.requestId)?.(m.granted);
         return;
       }
+      case 'error':
+        this.lastError = `${m.code}: ${m.message}`;
+        if (m.fatal) this.hubError = { code: m.code, message: m.message };
+        return;
+      case 'ping':
+        this.send({ type: 'pong', t: m.t });
+        return;
+      default:
         return;
     }
   }
 
-  /** True when nothing is in flight and nothing waits to be sent. */
-  idle(): boolean {
-    return (
-      this.inflight.length === 0 &&
-      this.sentChange >= this.opts.inventory.lastChange &&
-      this.sentEventSeq >= this.opts.inventory.lastEventSeq
-    );
-  }
   /**
    * Asks the hub for `qty` rights on `sku` and waits (at most `timeoutMs`)
    * for the grant to be applied; resolves with the units granted (0 when
@@ -499,6 +491,14 @@ export class SyncClient {
     });
   }
 
+  /** True when nothing is in flight and nothing waits to be sent. */
+  idle(): boolean {
+    return (
+      this.inflight.length === 0 &&
+      this.sentChange >= this.opts.inventory.lastChange &&
+      this.sentEventSeq >= this.opts.inventory.lastEventSeq
+    );
+  }
 
   private sendRepair(): void {
     const { inventory } = this.opts;
