@@ -127,7 +127,7 @@ describe('queries', () => {
     let restCursor: string | null = null;
     for (;;) {
       const r: { data: any } = await gql(readKey, `query($after: String) { skus(first: 2, after: $after) { edges { cursor node { sku available } } pageInfo { hasNextPage endCursor } } }`, { after });
-      const viaRest = (await rest('GET', `/inventory?limit=2${restCursor ? `&cursor=${restCursor}` : ''}`, readKey)).body;
+      const viaRest: any = (await rest('GET', `/inventory?limit=2${restCursor ? `&cursor=${restCursor}` : ''}`, readKey)).body;
       const page = r.data.skus;
       expect(page.edges.map((e: any) => e.node)).toEqual(viaRest.items.map((i: any) => ({ sku: i.sku, available: i.available })));
       seen.push(...page.edges.map((e: any) => e.node.sku));
