@@ -65,15 +65,14 @@ function client(doc: string, token: string): { doc: Y.Doc; provider: WebsocketPr
 beforeAll(async () => {
   db = await createTestDatabase();
   port = await freePort();
-  const [t1, t2, key] = await Promise.all([
-    addStore(db.url, 's1'),
-    addStore(db.url, 's2'),
-    hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'admin']).then((r) => r.key),
-  ]);
-  admin = key;
-  [s1, s2] = await Promise.all([createAgent('s1', t1), createAgent('s2', t2)]);
+  // One CLI at a time: each start costs seconds of CPU, and on busy cores three at once outlast the helper's timeout.
+  const t1 = await addStore(db.url, 's1');
+  const t2 = await addStore(db.url, 's2');
+  admin = (await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'admin'])).key;
+  s1 = await createAgent('s1', t1);
+  s2 = await createAgent('s2', t2);
   await startHub();
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await killAllAgents();
