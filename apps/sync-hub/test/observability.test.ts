@@ -80,12 +80,12 @@ describe('GET /metrics', () => {
     const hold = await post(`${agent.url}/holds`, { idempotencyKey: 'obs-h1', lines: [{ sku, qty: 2 }] });
     expect(hold.status).toBe(201);
     expect((await post(`${agent.url}/sales`, { idempotencyKey: 'obs-s1', lines: [{ sku, qty: 1 }] })).status).toBe(201);
-    await fetch(`${hub.url}/inventory/${sku}`, { headers: auth });
-
-    const after = await waitFor('the events committed at the hub', async () => {
+    await waitFor('the events committed at the hub', async () => {
       const t = (await scrape(hub.url, auth)).text;
-      return (sample(t, 'scoville_hub_events_ingested_total') ?? 0) >= 3 && (sample(t, 'scoville_hub_holds_total', 'outcome="created"') ?? 0) >= 1 ? t : undefined;
+      return (sample(t, 'scoville_hub_events_ingested_total') ?? 0) >= 3 && (sample(t, 'scoville_hub_holds_total', 'outcome="created"') ?? 0) >= 1;
     });
+    expect((await fetch(`${hub.url}/inventory/${sku}`, { headers: auth })).status).toBe(200);
+    const after = (await scrape(hub.url, auth)).text;
     expect(sample(after, 'scoville_hub_events_acked_total')).toBeGreaterThanOrEqual(3);
     expect(sample(after, 'scoville_hub_sale_events_total')).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'scoville_hub_commit_duration_seconds_count')).toBeGreaterThanOrEqual(1);
