@@ -140,12 +140,13 @@ const pos = setInterval(() => {
   post(agent, body.path, body.body).catch(() => {});
 }, Math.max(20, Math.round(2_100 / agents.length)));
 
-const dashboard = `http://127.0.0.1:${hub.port}/dashboard?key=${encodeURIComponent(secrets.readKey)}`;
+// The page asks for the read key once and keeps it in the browser: it is not put in the URL.
+const dashboard = `http://127.0.0.1:${hub.port}/`;
 process.stdout.write(
   [
     '',
     'Scoville demo is running.',
-    `  dashboard   ${dashboard}`,
+    `  dashboard   ${dashboard}  (paste the read key when it asks: ${secrets.readKey})`,
     `  hub API     http://127.0.0.1:${hub.port}  (read key: ${secrets.readKey})`,
     ...agents.map((a) => `  store ${a.inventory.identity.store.padEnd(9)} POS API ${a.url}  (edge-agent --data ${join(ROOT, 'agents', a.inventory.identity.store)} stock)`),
     `  database    ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(ROOT, 'hub')}`}`,

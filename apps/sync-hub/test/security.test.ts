@@ -139,6 +139,7 @@ describe('roles on every route', () => {
       { method: 'POST', path: '/transfers', need: 'admin', body: { idempotencyKey: 'm-xfer', from: 's1', to: 's2', lines: [{ sku: 'A', qty: 1 }] } },
       { method: 'GET', path: '/health', need: 'none' },
       { method: 'GET', path: '/dashboard', need: 'none' },
+      { method: 'GET', path: '/', need: 'none' },
     ];
     const creds: [string, string | null, Role | 'bad' | 'store'][] = [
       ['no key', null, 'bad'],

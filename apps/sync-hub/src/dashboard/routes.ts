@@ -25,9 +25,9 @@ interface Cell {
 }
 
 /**
- * A small live dashboard: availability per SKU and store, which stores are
- * online, commit stats. Pushes changed cells over SSE, coalesced to at most
- * ten updates a second per viewer.
+ * The dashboard page at `/` (it reads the storefront API: page.ts). Also the
+ * older `/dashboard/state` and `/dashboard/events` (changed cells over SSE,
+ * at most ten updates a second per viewer), kept for existing scripts.
  */
 export function mountDashboard(app: Hono, deps: DashboardDeps): void {
   const cell = (store: StoreId, sku: Sku): Cell => {
@@ -41,10 +41,13 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): void {
     return { at: deps.clock(), cells, online: deps.sync.connected(), commits: deps.committer.stats };
   };
 
-  documentRoute(app, { method: 'get', path: '/dashboard', auth: 'none', summary: 'the live dashboard page (it asks for a read key)', responses: { 200: { description: 'HTML', contentType: 'text/html' } } });
+  documentRoute(app, { method: 'get', path: '/', auth: 'none', summary: 'the live dashboard page (it asks for a read key once and keeps it in the browser)', responses: { 200: { description: 'HTML', contentType: 'text/html' } } });
+  documentRoute(app, { method: 'get', path: '/dashboard', auth: 'none', summary: 'redirects to the dashboard at `/`', responses: { 302: { description: 'to `/`' } } });
   documentRoute(app, { method: 'get', path: '/dashboard/state', auth: 'read', keyInQuery: true, summary: "the dashboard's cells, online stores, commit stats", responses: { 200: { description: 'the state' } } });
   documentRoute(app, { method: 'get', path: '/dashboard/events', auth: 'read', keyInQuery: true, summary: "the dashboard's changed cells (SSE)", responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' } } });
-  app.get('/dashboard', (c) => c.html(DASHBOARD_HTML));
+  app.get('/', (c) => c.html(DASHBOARD_HTML, 200, { 'cache-control': 'no-cache' }));
+  // Old links carried the key as ?key=: it is dropped here, the page asks for it once.
+  app.get('/dashboard', (c) => c.redirect('/', 302));
   app.get('/dashboard/state', deps.auth, (c) => c.json(snapshot()));
   app.get('/dashboard/events', deps.auth, (c) =>
     streamSSE(c, async (stream) => {
