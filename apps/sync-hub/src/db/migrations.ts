@@ -238,6 +238,25 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX yjs_updates_doc ON yjs_updates (doc, id);
   `,
+  // Operations alerts and replenishment (alerts/ops-alerts.ts, alerts/webhook.ts,
+  // store/replenishment-store.ts). store_presence: when any hub process last
+  // saw an agent of the store online (store_offline alerts across processes).
+  // alert_webhook: the one webhook, its signing secret in plain (decision 25).
+  // events_sold: sales and hold commits by store and time, for sales velocity
+  // (a partial index: other event types cost nothing on insert).
+  `
+  CREATE TABLE store_presence (
+    store_id  text COLLATE "C" PRIMARY KEY,
+    seen_at   bigint NOT NULL
+  );
+  CREATE TABLE alert_webhook (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    url         text NOT NULL,
+    secret      text,
+    updated_at  bigint NOT NULL
+  );
+  CREATE INDEX events_sold ON events (store_id, at) WHERE type IN ('sale', 'hold_commit');
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -4,6 +4,7 @@ import type { AlertStore } from './alert-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { ExportStore } from './export-store.js';
 import type { InventoryStore } from './inventory-store.js';
+import type { ReplenishmentStore } from './replenishment-store.js';
 import type { SellingStore } from './selling-store.js';
 import type { YjsStore } from './yjs-store.js';
 
@@ -21,6 +22,7 @@ import type { YjsStore } from './yjs-store.js';
  * - `exports` (export-store.ts): the event export's log reads, cursors and publisher lease;
  * - `allocation` (allocation-store.ts): online allocation policies per store;
  * - `yjs` (yjs-store.ts): the catalog and store settings documents (Yjs updates);
+ * - `replenishment` (replenishment-store.ts): units sold per SKU from the event log;
  * - `notices`: NOTIFY/LISTEN between hub processes (see selling/peer-link.ts).
  *
  * The storage owns the client and the schema: `migrate` brings every
@@ -37,6 +39,7 @@ export interface HubStorage {
   readonly exports: ExportStore;
   readonly allocation: AllocationStore;
   readonly yjs: YjsStore;
+  readonly replenishment: ReplenishmentStore;
   readonly notices: Notices;
   migrate(): Promise<void>;
   /** One round trip to the database (health checks); rejects when it is unreachable. */

@@ -1,6 +1,6 @@
 import type { Sku, StoreId } from '@scoville/crdt-inventory';
 import type { SqlClient } from '../db/sql-client.js';
-import type { Alert, AlertKind, AlertStore, RaiseAlert } from './alert-store.js';
+import { ALERT_KINDS, type Alert, type AlertKind, type AlertStore, type AlertWebhook, type ListAlerts, type RaiseAlert } from './alert-store.js';
 
 interface AlertRow {
   id: number;
@@ -50,13 +50,52 @@ export class SqlAlertStore implements AlertStore {
     return rows.length > 0;
   }
 
-  async list(opts: { open?: boolean; limit?: number } = {}): Promise<Alert[]> {
+  async list(opts: ListAlerts = {}): Promise<Alert[]> {
     const rows = await this.db.query<AlertRow>(
-      `SELECT ${COLUMNS} FROM alerts WHERE $1::boolean IS NULL OR (cleared_at IS NULL) = $1::boolean
+      `SELECT ${COLUMNS} FROM alerts
+       WHERE ($1::boolean IS NULL OR (cleared_at IS NULL) = $1::boolean) AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR store_id = $4)
        ORDER BY raised_at DESC, id DESC LIMIT $2`,
-      [opts.open ?? null, opts.limit ?? 100],
+      [opts.open ?? null, opts.limit ?? 100, opts.kind ?? null, opts.store ?? null],
     );
     return rows.map(toAlert);
+  }
+
+  async countOpen(): Promise<Record<AlertKind, number>> {
+    const out = Object.fromEntries(ALERT_KINDS.map((k) => [k, 0])) as Record<AlertKind, number>;
+    const rows = await this.db.query<{ kind: string; n: number }>('SELECT kind, count(*)::int AS n FROM alerts WHERE cleared_at IS NULL GROUP BY kind');
+    for (const r of rows) if (r.kind in out) out[r.kind as AlertKind] = Number(r.n);
+    return out;
+  }
+
+  async seen(stores: readonly StoreId[], at: number): Promise<void> {
+    if (stores.length === 0) return;
+    await this.db.query(
+      `INSERT INTO store_presence (store_id, seen_at) SELECT s, $2 FROM unnest($1::text[]) AS s
+       ON CONFLICT (store_id) DO UPDATE SET seen_at = GREATEST(store_presence.seen_at, EXCLUDED.seen_at)`,
+      [stores, at],
+    );
+  }
+
+  async lastSeen(): Promise<Map<StoreId, number>> {
+    const rows = await this.db.query<{ store_id: string; seen_at: number }>('SELECT store_id, seen_at FROM store_presence');
+    return new Map(rows.map((r) => [r.store_id as StoreId, Number(r.seen_at)]));
+  }
+
+  async webhook(): Promise<AlertWebhook | null> {
+    const [r] = await this.db.query<{ url: string; secret: string | null; updated_at: number }>('SELECT url, secret, updated_at FROM alert_webhook');
+    return r ? { url: r.url, secret: r.secret, updatedAt: Number(r.updated_at) } : null;
+  }
+
+  async setWebhook(hook: { url: string; secret: string | null } | null, at: number): Promise<void> {
+    if (hook === null) {
+      await this.db.query('DELETE FROM alert_webhook');
+      return;
+    }
+    await this.db.query(
+      `INSERT INTO alert_webhook (singleton, url, secret, updated_at) VALUES (true, $1, $2, $3)
+       ON CONFLICT (singleton) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret, updated_at = EXCLUDED.updated_at`,
+      [hook.url, hook.secret, at],
+    );
   }
 
   async lead(replica: string, now: number, ttlMs: number): Promise<boolean> {

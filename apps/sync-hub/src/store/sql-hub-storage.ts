@@ -7,6 +7,7 @@ import { SqlAllocationStore } from './sql-allocation-store.js';
 import { SqlAuditStore } from './sql-audit-store.js';
 import { SqlExportStore } from './sql-export-store.js';
 import { SqlInventoryStore, type SqlInventoryStoreOptions } from './sql-inventory-store.js';
+import { SqlReplenishmentStore } from './sql-replenishment-store.js';
 import { SqlSellingStore } from './sql-selling-store.js';
 import { SqlYjsStore } from './sql-yjs-store.js';
 
@@ -29,6 +30,7 @@ export function openHubStorage(client: SqlClient, opts: HubStorageOptions = {}):
     exports: new SqlExportStore(client),
     allocation: new SqlAllocationStore(client),
     yjs: new SqlYjsStore(client),
+    replenishment: new SqlReplenishmentStore(client),
     notices: {
       listen: (channel, cb) => client.listen(channel, cb),
       async notify(channel, payload) {

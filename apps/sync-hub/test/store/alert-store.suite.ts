@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { sku, storeId } from '@scoville/crdt-inventory';
+import { sku, storeId, type Sku } from '@scoville/crdt-inventory';
+
+const NONE = '' as Sku;
+import { ALERT_KINDS, ALL_STORES } from '../../src/store/alert-store.js';
 import { type StorageTestTarget, useStorage } from './storage-harness.js';
 
 /** AlertStore (alert-store.ts): open/clear with history, one open per (kind, store, sku), the writer lease. */
@@ -45,6 +48,35 @@ export function runAlertStoreTests(name: string, target: StorageTestTarget): voi
       expect(rs.filter((r) => r.raised)).toHaveLength(1);
       expect(new Set(rs.map((r) => r.alert.id)).size).toBe(1);
       expect(await s.alerts.list({ open: true })).toHaveLength(1);
+    });
+
+    it('list filters by kind and store; countOpen counts open alerts of every kind', async () => {
+      const s = await migrated();
+      await s.alerts.raise({ kind: 'low_stock', store: s1, sku: k, at: 1, detail: { available: 2 } });
+      await s.alerts.raise({ kind: 'out_of_stock', store: ALL_STORES, sku: k, at: 2, detail: {} });
+      await s.alerts.raise({ kind: 'store_offline', store: s2, sku: NONE, at: 3, detail: {} });
+      await s.alerts.clear('store_offline', s2, NONE, 4);
+      expect((await s.alerts.list({ kind: 'low_stock' })).map((a) => a.store)).toEqual([s1]);
+      expect((await s.alerts.list({ store: ALL_STORES })).map((a) => a.kind)).toEqual(['out_of_stock']);
+      expect((await s.alerts.list({ store: s2, open: false })).map((a) => a.kind)).toEqual(['store_offline']);
+      const counts = await s.alerts.countOpen();
+      expect(Object.keys(counts).sort()).toEqual([...ALERT_KINDS].sort());
+      expect(counts).toMatchObject({ low_stock: 1, out_of_stock: 1, store_offline: 0, oversell: 0 });
+    });
+
+    it('seen keeps the latest time per store; the webhook is set, replaced and removed', async () => {
+      const s = await migrated();
+      expect(await s.alerts.lastSeen()).toEqual(new Map());
+      await s.alerts.seen([s1, s2], 100);
+      await s.alerts.seen([s1], 50);
+      await s.alerts.seen([s2], 300);
+      expect(await s.alerts.lastSeen()).toEqual(new Map([[s1, 100], [s2, 300]]));
+      expect(await s.alerts.webhook()).toBeNull();
+      await s.alerts.setWebhook({ url: 'http://a.example/h', secret: 'whsec_1234567890abcdef' }, 10);
+      await s.alerts.setWebhook({ url: 'http://b.example/h', secret: null }, 20);
+      expect(await s.alerts.webhook()).toEqual({ url: 'http://b.example/h', secret: null, updatedAt: 20 });
+      await s.alerts.setWebhook(null, 30);
+      expect(await s.alerts.webhook()).toBeNull();
     });
 
     it('lead: one writer at a time; renewable by its holder; taken over once lapsed', async () => {

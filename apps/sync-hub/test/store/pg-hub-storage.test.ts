@@ -7,6 +7,7 @@ import { createTestDatabase } from '../helpers/databases.js';
 import { runAccessStoreTests } from './access-store.suite.js';
 import { runAllocationStoreTests } from './allocation-store.suite.js';
 import { runAlertStoreTests } from './alert-store.suite.js';
+import { runReplenishmentStoreTests } from './replenishment-store.suite.js';
 import { runAuditStoreTests } from './audit-store.suite.js';
 import { runExportStoreTests } from './export-store.suite.js';
 import { runHubStorageTests } from './hub-storage.suite.js';
@@ -32,6 +33,7 @@ runAccessStoreTests('PostgreSQL', target);
 runAuditStoreTests('PostgreSQL', target);
 runAllocationStoreTests('PostgreSQL', target);
 runAlertStoreTests('PostgreSQL', target);
+runReplenishmentStoreTests('PostgreSQL', target);
 runExportStoreTests('PostgreSQL', target);
 runYjsStoreTests('PostgreSQL', target);
 
