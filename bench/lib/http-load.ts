@@ -80,3 +80,115 @@ export function post(agent: Agent, url: string, path: string, payload: string, h
     req.end(payload);
   });
 }
+
+export interface GetLoadOptions {
+  /** `http://host:port` */
+  url: string;
+  /** Path and query, e.g. `/inventory/SKU-1`. */
+  path: string;
+  headers?: Record<string, string>;
+  /** Keep-alive connections, one request outstanding on each (closed loop). */
+  connections: number;
+  /** Requests before the measured window are not counted. */
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface GetLoadResult {
+  /** Answers completed inside the measured window. */
+  requests: number;
+  durationMs: number;
+  perSecond: number;
+  /** Per-request milliseconds (send to last byte) of the measured window. */
+  latencies: number[];
+  statuses: Record<string, number>;
+  errors: number;
+  /** Bytes of one answer (headers + body), the last one seen. */
+  answerBytes: number;
+}
+
+/**
+ * A closed-loop GET load generator on raw keep-alive sockets (no node:http
+ * client: its parser and objects cost several times the server's work on
+ * small answers). Each connection writes one fixed request, reads the
+ * answer (Content-Length, chunked, or bodiless 304), and sends the next.
+ * Meant to run in a child process of its own, so the server under test
+ * never shares its event loop; wrk would be better, where installed.
+ */
+export async function closedLoopGet(o: GetLoadOptions): Promise<GetLoadResult> {
+  const { connect } = await import('node:net');
+  const { performance } = await import('node:perf_hooks');
+  const u = new URL(o.url);
+  const host = u.hostname;
+  const port = Number(u.port);
+  const head = [`GET ${o.path} HTTP/1.1`, `host: ${u.host}`, 'connection: keep-alive', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  const reqBuf = Buffer.from(head, 'latin1');
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  let answerBytes = 0;
+  const start = performance.now();
+  const measureFrom = start + o.warmupMs;
+  const measureTo = measureFrom + o.durationMs;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const sock = connect(port, host);
+      sock.setNoDelay(true);
+      let acc = '';
+      let sentAt = 0;
+      let done = false;
+      const send = () => {
+        if (performance.now() >= measureTo) {
+          done = true;
+          sock.end();
+          resolve();
+          return;
+        }
+        sentAt = performance.now();
+        sock.write(reqBuf);
+      };
+      sock.on('connect', send);
+      sock.on('data', (chunk: Buffer) => {
+        acc += chunk.toString('latin1');
+        for (;;) {
+          const h = acc.indexOf('\r\n\r\n');
+          if (h < 0) return;
+          const status = acc.slice(9, 12);
+          const headers = acc.slice(0, h).toLowerCase();
+          let end: number;
+          if (status === '304' || status === '204') end = h + 4;
+          else {
+            const cl = /\r\ncontent-length:\s*(\d+)/.exec(headers);
+            if (cl) {
+              end = h + 4 + Number(cl[1]);
+              if (acc.length < end) return;
+            } else if (/\r\ntransfer-encoding:\s*chunked/.test(headers)) {
+              const z = acc.indexOf('\r\n0\r\n\r\n', h + 2);
+              if (z < 0) return;
+              end = z + 7;
+            } else end = h + 4;
+          }
+          const t = performance.now();
+          if (sentAt >= measureFrom && t <= measureTo) {
+            latencies.push(t - sentAt);
+            statuses[status] = (statuses[status] ?? 0) + 1;
+          }
+          answerBytes = end;
+          acc = acc.slice(end);
+          send();
+        }
+      });
+      sock.on('error', () => undefined);
+      sock.on('close', () => {
+        if (done) return;
+        errors++;
+        done = true;
+        // The server closed a connection: open another, the loop goes on.
+        if (performance.now() < measureTo) void one().then(resolve);
+        else resolve();
+      });
+    });
+  await Promise.all(Array.from({ length: o.connections }, one));
+  const requests = latencies.length;
+  return { requests, durationMs: o.durationMs, perSecond: requests / (o.durationMs / 1000), latencies, statuses, errors, answerBytes };
+}

@@ -127,12 +127,13 @@ process.once('exit', () => {
 });
 
 /**
- * `node [nodeArgs] sync-hub.js --database-url URL start --port 0 --replica R`.
+ * `node [nodeArgs] sync-hub.js --database-url URL start --port 0 --replica R [startArgs]`
+ * (`startArgs`: more `start` options, e.g. `['--rate-limit-key', '0']`).
  * Set BENCH_HUB_CPU_PROF=<dir> to profile the hub (`--cpu-prof`). For
  * diagnostics, BENCH_HUB_BIN=<script> runs another entry point taking the
  * same arguments, with BENCH_HUB_NODE_ARGS (space-separated) before it.
  */
-export async function spawnHub(dbUrl: string, replica = 'hub-bench', timeoutMs = 60_000): Promise<HubProcess> {
+export async function spawnHub(dbUrl: string, replica = 'hub-bench', timeoutMs = 60_000, startArgs: readonly string[] = []): Promise<HubProcess> {
   const nodeArgs: string[] = [];
   const profDir = process.env.BENCH_HUB_CPU_PROF;
   if (profDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
@@ -140,7 +141,7 @@ export async function spawnHub(dbUrl: string, replica = 'hub-bench', timeoutMs =
   const bin = process.env.BENCH_HUB_BIN || HUB_BIN;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [...nodeArgs, bin, '--database-url', dbUrl, 'start', '--port', '0', '--replica', replica], {
+  const child = spawn(process.execPath, [...nodeArgs, bin, '--database-url', dbUrl, 'start', '--port', '0', '--replica', replica, ...startArgs], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
