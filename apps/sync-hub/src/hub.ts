@@ -25,6 +25,11 @@ import { YjsServer } from './yjs/yjs-server.js';
 import { mountCatalogRoutes } from './http/catalog-routes.js';
 import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
+import { OpsAlerts, type AlertChange } from './alerts/ops-alerts.js';
+import { alertFanout } from './alerts/alert-fanout.js';
+import { AlertWebhook, webhookTarget } from './alerts/webhook.js';
+import { mountReplenishmentRoutes } from './http/replenishment-routes.js';
+import { CATALOG_DOC, lowStockThresholdOf, settingsDocName } from '@scoville/protocol/docs';
 import { hubMetrics } from './observability/hub-metrics.js';
 import type { EventExporter } from './export/exporter.js';
 import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
@@ -58,6 +63,14 @@ export interface HubOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Serve GraphiQL at GET /graphql (default off). */
   graphiql?: boolean;
+  /** Low-stock threshold where the catalog and the store's settings set none (default: none, no alert then). */
+  lowStockThreshold?: number | null;
+  /** A store offline longer than this raises `store_offline` (default 10). */
+  offlineAlertMinutes?: number;
+  /** More hold expiries than this in a minute at one store raise `holds_expiring` (default 20). */
+  bulkExpiriesPerMinute?: number;
+  /** POST alert changes here (overrides the URL set by `sync-hub webhook set`); secret: else the stored one. */
+  alertWebhook?: { url?: string | null; secret?: string | null; baseDelayMs?: number; maxAttempts?: number };
 }
 
 export interface RunningHub {
@@ -118,13 +131,27 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // Oversell alerts: touched counters checked after every committed change (own or another process's).
   // The storefront (created below) pushes alerts on its feed.
   let pushAlert: (type: 'alert', store: StoreId, sku: Sku, data: unknown) => void = () => undefined;
+  // Each change goes to the webhook (from the process that made it) and, by NOTIFY, to every process's feed.
+  const webhook = new AlertWebhook({
+    target: webhookTarget({ url: opts.alertWebhook?.url, secret: opts.alertWebhook?.secret, stored: () => storage.alerts.webhook() }),
+    log,
+    baseDelayMs: opts.alertWebhook?.baseDelayMs,
+    maxAttempts: opts.alertWebhook?.maxAttempts,
+  });
+  const fanout = await alertFanout({
+    notices: storage.notices,
+    webhook,
+    log,
+    push: (a) => pushAlert('alert', a.store, a.sku as Sku, { kind: a.kind, state: a.state, storeId: a.store, sku: a.sku, detail: a.detail, at: new Date(a.at).toISOString() }),
+  });
+  let ops: OpsAlerts | null = null;
   const oversell = new OversellMonitor({
     state,
     alerts: storage.alerts,
     me: replica,
     clock: opts.clock ?? Date.now,
     log,
-    onAlert: (a) => pushAlert('alert', a.store, a.sku, { kind: a.kind, state: a.state, storeId: a.store, sku: a.sku, detail: a.detail }),
+    onAlert: (a) => fanout.changed({ ...a, at: (opts.clock ?? Date.now)() }),
   });
   const committer = new HubCommitter(inventory, state);
   const feed = new ClusterFeed(inventory, state, committer, log, loaded.changeId);
@@ -134,7 +161,20 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
 
   // Online allocation: policies pushed to agents, rights granted and given back (through the seller, set below).
   const allocation = new AllocationDesk({ allocation: storage.allocation, state, log });
-  const sync = new SyncServer({ access, inventory, state, committer, hubReplica: replica, log, clock: Date.now, heartbeatMs: opts.heartbeatMs, helloTimeoutMs: opts.helloTimeoutMs, allocation });
+  const sync = new SyncServer({
+    access,
+    inventory,
+    state,
+    committer,
+    hubReplica: replica,
+    log,
+    clock: Date.now,
+    heartbeatMs: opts.heartbeatMs,
+    helloTimeoutMs: opts.helloTimeoutMs,
+    allocation,
+    onRefused: (store, agent, code, message) => ops?.refused(store, agent, code, message),
+    onAccepted: (store, agent) => ops?.accepted(store, agent),
+  });
   const metrics = hubMetrics({ committer, sync, alerts: storage.alerts, public: opts.metricsPublic });
   const ownPosition = await inventory.syncPosition(replica);
   const selling = createSelling({
@@ -170,6 +210,27 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   });
   pushAlert = (type, store, sku, data) => void storefront.feed.publish(type, store, sku, data);
   docs.onChange(() => storefront.views.settingsChanged());
+  // Low stock, out of stock, offline stores, bulk expiries, refused replicas (same writer lease as oversell).
+  ops = new OpsAlerts({
+    state,
+    alerts: storage.alerts,
+    me: replica,
+    log,
+    stock: (store, sku) => storefront.views.storeStock(store, sku),
+    docThreshold: (store, sku) => {
+      const catalog = docs.loaded(CATALOG_DOC);
+      return catalog ? lowStockThresholdOf(catalog.doc, docs.loaded(settingsDocName(store))?.doc ?? null, sku) : null;
+    },
+    lowStockThreshold: opts.lowStockThreshold,
+    connected: () => sync.connected().map((c) => c.store),
+    offlineAlertMs: (opts.offlineAlertMinutes ?? 10) * 60_000,
+    bulkExpiries: opts.bulkExpiriesPerMinute,
+    onChange: (c: AlertChange) => fanout.changed(c),
+  });
+  const opsAlerts = ops;
+  docs.onChange(() => opsAlerts.recheckAll());
+  sync.onPresence((store) => opsAlerts.presence(store));
+  opsAlerts.start();
   const graphql = createGraphql({
     views: storefront.views,
     feed: storefront.feed,
@@ -201,6 +262,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         auth,
         clock: Date.now,
       });
+      mountReplenishmentRoutes(a, { replenishment: storage.replenishment, views: storefront.views, auth: auth('read'), clock: opts.clock ?? Date.now });
     },
   });
   // One request listener and one upgrade routing, over TLS or not.
@@ -247,6 +309,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         await committer.close();
         await feed.stop();
         await oversell.stop();
+        await opsAlerts.stop();
+        await fanout.close();
         await exporter?.stop();
         metrics.close();
         await unlistenAccess().catch(() => undefined);

@@ -2,6 +2,7 @@ import type { Delta, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
 import type { Logger } from '../log.js';
 import type { HubState } from '../state/hub-state.js';
 import type { Alert, AlertStore } from '../store/alert-store.js';
+import { serialised, WriterLease } from './alert-writer.js';
 
 /** A hold that may not be fillable: `cartId` when it is a storefront cart's line (`${cartId}.${n}`). */
 export interface HoldAtRisk {
@@ -57,18 +58,20 @@ export class OversellMonitor {
   /** Open alerts (key → detail JSON) as this process, the writer, knows them. */
   private readonly open = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private leaseUntil = 0;
-  private leading = false;
   private stopped = false;
   private readonly off: () => void;
   private readonly debounceMs: number;
-  private readonly leaseMs: number;
+  private readonly lease: WriterLease;
+  private readonly runner = serialised(
+    () => this.evaluate(),
+    // The counters stay dirty; the next change or flush retries.
+    (e) => this.deps.log.warn('oversell check failed; will retry', { err: String((e as Error).message ?? e) }),
+    () => this.stopped,
+  );
 
   constructor(private readonly deps: OversellMonitorDeps) {
     this.debounceMs = deps.debounceMs ?? 200;
-    this.leaseMs = deps.leaseMs ?? 15_000;
+    this.lease = new WriterLease(deps.alerts, deps.me, deps.leaseMs ?? 15_000);
     this.off = deps.state.onChange((changes) => {
       for (const ch of changes) this.touch(ch.delta);
       if (this.timer === null && !this.stopped) {
@@ -89,42 +92,13 @@ export class OversellMonitor {
 
   /** Evaluates what changed since the last flush; serialised. Resolves when written. */
   flush(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.evaluate();
-        } catch (e) {
-          // The counters stay dirty; the next change or flush retries.
-          this.deps.log.warn('oversell check failed; will retry', { err: String((e as Error).message ?? e) });
-          break;
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.runner.run();
   }
 
   private async evaluate(): Promise<void> {
-    const now = Date.now();
-    if (now > this.leaseUntil - (this.leaseMs * 2) / 3) {
-      const lead = await this.deps.alerts.lead(this.deps.me, now, this.leaseMs);
-      if (!lead) {
-        this.leading = false;
-        this.leaseUntil = 0;
-        this.dirty.clear();
-        return;
-      }
-      this.leaseUntil = now + this.leaseMs;
-      if (!this.leading) {
-        await this.takeOver();
-        this.leading = true;
-      }
+    if (!(await this.lease.hold(() => this.takeOver()))) {
+      this.dirty.clear();
+      return;
     }
     const keys = [...this.dirty];
     this.dirty.clear();
@@ -202,6 +176,6 @@ export class OversellMonitor {
     this.off();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running?.catch(() => undefined);
+    await this.runner.idle().catch(() => undefined);
   }
 }

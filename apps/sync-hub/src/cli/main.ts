@@ -8,6 +8,7 @@ import type { ApiRole } from '../store/access-store.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
 import { registerAllocationCommands } from './allocation-commands.js';
+import { alertOptions, registerOpsCommands } from './ops-commands.js';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { ACCESS_CHANGED } from '../store/access-store.js';
@@ -95,6 +96,7 @@ program
       cacheControl: o.cacheControl,
       metricsPublic: o.metricsPublic,
       ...protectionAndTls(),
+      ...alertOptions(program),
     });
     const shutdown = () => {
       hub.stop().then(
@@ -187,6 +189,7 @@ keys.command('revoke <id>').action(async (id: string) => {
 });
 
 registerAllocationCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
+registerOpsCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
 
 program
   .command('verify')

@@ -70,6 +70,10 @@ export interface SessionDeps {
   onClosed: (s: HubSession) => void;
   /** Online allocation (policies, grants, give-back); without it rights_request is `not_supported`. */
   allocation?: AllocationDesk;
+  /** Told of each refused replica (alerts/ops-alerts.ts raises `replica_refused`). */
+  onRefused?: (store: StoreId, replica: ReplicaId, code: 'replica_regressed' | 'replica_in_use' | 'event_conflict', message: string) => void;
+  /** Told of each accepted hello (a refused replica that is accepted again is resolved). */
+  onAccepted?: (store: StoreId, replica: ReplicaId) => void;
 }
 
 /**
@@ -191,11 +195,9 @@ export class HubSession implements AllocationLink {
       // already holds (and be dropped as duplicates), and its counters would
       // sit below what the hub has. Refuse loudly; the store needs a new replica.
       this.deps.log.error('replica regressed', { store: this.store, agent: m.replica, hubHas: pos.lastEventSeq, agentHas: m.lastEventSeq });
-      return this.fail(
-        'replica_regressed',
-        `the hub already holds events up to seq ${pos.lastEventSeq} of replica ${m.replica}, the agent only ${m.lastEventSeq}: it was restored from an old backup; re-initialise it (edge-agent init) to get a new replica id`,
-        CloseCode.Forbidden,
-      );
+      const why = `the hub already holds events up to seq ${pos.lastEventSeq} of replica ${m.replica}, the agent only ${m.lastEventSeq}: it was restored from an old backup; re-initialise it (edge-agent init) to get a new replica id`;
+      this.deps.onRefused?.(this.store, m.replica, 'replica_regressed', why);
+      return this.fail('replica_regressed', why, CloseCode.Forbidden);
     }
     if (this.deps.replicaOnline(m.replica)) {
       // The old link may be dead (half-open, or its socket gone): a refusal
@@ -208,7 +210,9 @@ export class HubSession implements AllocationLink {
       // write different events under the same ids. Keep the first (it
       // answered a ping just now); the newcomer is refused.
       this.deps.log.warn('replica already connected', { store: this.store, agent: m.replica });
-      return this.fail('replica_in_use', `replica ${m.replica} is already connected to this hub`, CloseCode.Forbidden);
+      const why = `replica ${m.replica} is already connected to this hub`;
+      this.deps.onRefused?.(this.store, m.replica, 'replica_in_use', why);
+      return this.fail('replica_in_use', why, CloseCode.Forbidden);
     }
     this.replica = m.replica;
     this.state = 'online';
@@ -224,6 +228,7 @@ export class HubSession implements AllocationLink {
       hubSeq: pos?.lastEventSeq ?? 0,
     });
     this.deps.onOnline(this);
+    this.deps.onAccepted?.(this.store, m.replica);
     // Catch-up in the hub→agent direction: everything other replicas wrote for this store.
     this.sendDelta(this.deps.state.storeDelta(this.store, m.replica));
     if (this.minor >= 1 && this.deps.allocation) {
@@ -325,6 +330,7 @@ export class HubSession implements AllocationLink {
         this.pending--;
         if ((e as { code?: string }).code === 'event_conflict') {
           this.deps.log.error('event conflict', { store: this.store, agent: this.replica, err: String(e) });
+          this.deps.onRefused?.(this.store, this.replica!, 'event_conflict', String((e as Error).message));
           this.fail('event_conflict', String((e as Error).message), CloseCode.Forbidden);
           return;
         }

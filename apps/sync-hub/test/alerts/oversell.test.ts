@@ -32,7 +32,8 @@ async function call(url: string, method: string, path: string, auth: string | nu
 
 let seq = 0;
 const update = (body: Record<string, unknown>) => call(hub.url, 'POST', '/inventory/updates', wh, { idempotencyKey: `u-${++seq}`, storeId: 'wh1', ...body });
-const alerts = (q = '', url = hub.url) => call(url, 'GET', `/alerts${q}`, readKey);
+// Only oversell alerts: the same counter is out of stock meanwhile (ops-alerts.test.ts).
+const alerts = (q = '', url = hub.url) => call(url, 'GET', `/alerts${q}${q ? '&' : '?'}kind=oversell`, readKey);
 
 beforeAll(async () => {
   db = await createTestDatabase();

@@ -1,0 +1,359 @@
+import type { Delta, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+import type { Logger } from '../log.js';
+import type { HubState } from '../state/hub-state.js';
+import type { StoreStock } from '../storefront/views.js';
+import { ALL_STORES, type AlertKind, type AlertStore } from '../store/alert-store.js';
+import { serialised, WriterLease } from './alert-writer.js';
+
+/** One alert opening, changing or clearing, as pushed on the feed and POSTed to the webhook. */
+export interface AlertChange {
+  state: 'open' | 'cleared';
+  kind: AlertKind;
+  store: StoreId;
+  /** The SKU; '' for store-wide alerts; the replica id for `replica_refused`. */
+  sku: string;
+  detail: unknown;
+  /** Epoch ms. */
+  at: number;
+}
+
+export type RefusalCode = 'replica_regressed' | 'replica_in_use' | 'event_conflict';
+
+export interface OpsAlertsDeps {
+  state: HubState;
+  alerts: AlertStore;
+  /** This hub process (the writer lease's holder id, shared with the oversell monitor). */
+  me: ReplicaId;
+  log: Logger;
+  /** A counter as the storefront sees it (`available` after holds and safety stock). */
+  stock: (store: StoreId, sku: Sku) => StoreStock;
+  /** The low-stock threshold the catalog or the store's settings set; null: none. */
+  docThreshold?: (store: StoreId, sku: Sku) => number | null;
+  /** Threshold where the documents set none (`--low-stock-threshold`); null/undefined: no low-stock alert then. */
+  lowStockThreshold?: number | null;
+  /** Stores with an agent connected to this hub process. */
+  connected: () => StoreId[];
+  /** A store offline (no agent at any hub process) longer than this raises `store_offline` (default 10 min). */
+  offlineAlertMs?: number;
+  /** More hold expiries than this within a minute at one store raise `holds_expiring` (default 20). */
+  bulkExpiries?: number;
+  /** A `replica_refused` alert clears once its replica was not refused for this long (default 15 min), or at its next accepted hello. */
+  refusalQuietMs?: number;
+  /** Wait after the first change before evaluating (default 200 ms). */
+  debounceMs?: number;
+  /** The writer lease's length (default 15 s). */
+  leaseMs?: number;
+  /** How often the writer checks presence, expiries and refusals (default min(5 s, offlineAlertMs / 4)). */
+  tickMs?: number;
+  /** Every change this process makes (the hub pushes it on the feed and to the webhook). */
+  onChange?: (c: AlertChange) => void;
+  clock?: () => number;
+}
+
+const SEP = '\u0000';
+const KINDS: readonly AlertKind[] = ['low_stock', 'out_of_stock', 'store_offline', 'holds_expiring', 'replica_refused'];
+const WINDOW_MS = 60_000;
+/** A refusal seen again this soon is not written again (an agent retrying every second). */
+const REFUSAL_REWRITE_MS = 30_000;
+
+const key = (kind: AlertKind, store: string, sku: string) => kind + SEP + store + SEP + sku;
+
+/**
+ * Operations alerts besides oversell (store/alert-store.ts lists the kinds).
+ * Raised once and cleared when resolved; the detail is as of raising.
+ *
+ * The hot path stays cheap: a committed change only adds its (store, SKU)
+ * to a set and counts expired holds per store; the writer (the process
+ * holding `AlertStore.lead`, as for oversell) evaluates the touched
+ * counters from memory after a debounce, and only an alert opening or
+ * clearing costs a write. Every process records when its stores were
+ * online (`AlertStore.seen`, on presence changes and every offlineAlertMs/3),
+ * so the writer sees stores connected to other processes. A refusal is
+ * written by the process that refused (rare; throttled per replica).
+ */
+export class OpsAlerts {
+  private readonly dirty = new Set<string>();
+  private readonly dirtySkus = new Set<Sku>();
+  /** Open alerts of these kinds, as the writer knows them (key → true). */
+  private readonly open = new Set<string>();
+  /** Per store: [second, expiries] buckets of the last minute. */
+  private readonly expiries = new Map<StoreId, [number, number][]>();
+  /** Refusals this process wrote: key → last written at. */
+  private readonly refusals = new Map<string, { count: number; firstAt: number; writtenAt: number; detail: Record<string, unknown> }>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly presenceTimer: NodeJS.Timeout;
+  private tickDue = false;
+  private stopped = false;
+  private readonly lease: WriterLease;
+  private readonly off: () => void;
+  private readonly offlineMs: number;
+  private readonly bulk: number;
+  private readonly quietMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: OpsAlertsDeps) {
+    this.offlineMs = deps.offlineAlertMs ?? 600_000;
+    this.bulk = deps.bulkExpiries ?? 20;
+    this.quietMs = deps.refusalQuietMs ?? 900_000;
+    this.lease = new WriterLease(deps.alerts, deps.me, deps.leaseMs ?? 15_000);
+    this.now = deps.clock ?? Date.now;
+    this.off = deps.state.onChange((changes) => {
+      for (const ch of changes) this.touch(ch.store, ch.delta);
+      this.schedule();
+    });
+    this.ticker = setInterval(() => {
+      this.tickDue = true;
+      void this.flush();
+    }, deps.tickMs ?? Math.max(100, Math.min(5_000, this.offlineMs / 4)));
+    this.ticker.unref();
+    this.presenceTimer = setInterval(() => void this.heartbeat(), Math.max(100, Math.min(30_000, this.offlineMs / 3)));
+    this.presenceTimer.unref();
+  }
+
+  private touch(store: StoreId, d: Delta): void {
+    for (const e of d.entries) this.mark(store, e.sku);
+    let expired = 0;
+    for (const r of d.reservations) {
+      this.mark(store, r.sku);
+      if (r.status === 'expired') expired++;
+    }
+    if (expired > 0) {
+      const sec = Math.floor(Date.now() / 1000);
+      let b = this.expiries.get(store);
+      if (!b) this.expiries.set(store, (b = []));
+      const last = b.at(-1);
+      if (last && last[0] === sec) last[1] += expired;
+      else b.push([sec, expired]);
+      if (b.length > 61) b.shift();
+      this.tickDue = true;
+    }
+  }
+
+  private mark(store: StoreId, sku: Sku): void {
+    this.dirty.add(store + SEP + sku);
+    this.dirtySkus.add(sku);
+  }
+
+  private schedule(): void {
+    if (this.timer !== null || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, this.deps.debounceMs ?? 200);
+    this.timer.unref();
+  }
+
+  /** Thresholds may have changed (catalog or settings): every counter is checked again. */
+  recheckAll(): void {
+    const s = this.deps.state.state;
+    for (const store of s.storeIds()) for (const sku of s.skus(store)) this.mark(store, sku);
+    this.schedule();
+  }
+
+  /** A store's first agent came online here, or its last one left: recorded for every process. */
+  presence(store: StoreId): void {
+    void this.deps.alerts.seen([store], this.now()).catch((e) => this.deps.log.warn('store presence not recorded', { store, err: String(e) }));
+    this.tickDue = true;
+    this.schedule();
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.deps.alerts.seen(this.deps.connected(), this.now());
+    } catch (e) {
+      this.deps.log.warn('store presence not recorded', { err: String(e) });
+    }
+  }
+
+  /** An agent's link was refused (logged where it happens): raises `replica_refused` from any process. */
+  refused(store: StoreId, replica: string, code: RefusalCode, message: string): void {
+    const k = key('replica_refused', store, replica);
+    const now = this.now();
+    const prev = this.refusals.get(k);
+    const count = (prev?.count ?? 0) + 1;
+    const detail = { code, message, replica, count, firstAt: new Date(prev?.firstAt ?? now).toISOString(), lastAt: new Date(now).toISOString(), lastAtMs: now };
+    const rec = { count, firstAt: prev?.firstAt ?? now, writtenAt: prev?.writtenAt ?? 0, detail };
+    this.refusals.set(k, rec);
+    if (now - rec.writtenAt < REFUSAL_REWRITE_MS && prev?.detail.code === code) return;
+    rec.writtenAt = now;
+    void this.deps.alerts.raise({ kind: 'replica_refused', store, sku: replica as Sku, at: now, detail }).then(
+      (r) => {
+        if (r.raised) this.deps.log.warn('replica refused alert', { store, agent: replica, code });
+        this.deps.onChange?.({ state: 'open', kind: 'replica_refused', store, sku: replica, detail, at: now });
+      },
+      (e) => this.deps.log.warn('replica refused alert not stored', { store, agent: replica, err: String(e) }),
+    );
+  }
+
+  /** An agent's hello was accepted: a regressed or conflicting replica that is accepted again is resolved. */
+  accepted(store: StoreId, replica: string): void {
+    const k = key('replica_refused', store, replica);
+    const rec = this.refusals.get(k);
+    if (!rec || rec.detail.code === 'replica_in_use') return;
+    this.refusals.delete(k);
+    void this.clearAlert('replica_refused', store, replica).catch(() => undefined);
+  }
+
+  /** Evaluates what changed and, when due, presence, expiries and refusals; serialised. */
+  private readonly runner = serialised(
+    () => this.evaluate(),
+    (e) => this.deps.log.warn('alert check failed; will retry', { err: String((e as Error).message ?? e) }),
+    () => this.stopped,
+  );
+
+  flush(): Promise<void> {
+    return this.runner.run();
+  }
+
+  private async evaluate(): Promise<void> {
+    if (!(await this.lease.hold(() => this.takeOver()))) {
+      this.dirty.clear();
+      this.dirtySkus.clear();
+      return;
+    }
+    const counters = [...this.dirty];
+    const skus = [...this.dirtySkus];
+    this.dirty.clear();
+    this.dirtySkus.clear();
+    try {
+      for (const c of counters) {
+        const at = c.indexOf(SEP);
+        await this.checkCounter(c.slice(0, at) as StoreId, c.slice(at + 1) as Sku);
+      }
+      for (const sku of skus) await this.checkAggregate(sku);
+    } catch (e) {
+      // Checked again at the next flush (the checks are idempotent).
+      for (const c of counters) this.dirty.add(c);
+      for (const s of skus) this.dirtySkus.add(s);
+      throw e;
+    }
+    if (this.tickDue) {
+      this.tickDue = false;
+      await this.checkOffline();
+      await this.checkExpiries();
+      await this.checkRefusals();
+    }
+  }
+
+  private async takeOver(): Promise<void> {
+    this.open.clear();
+    for (const kind of KINDS) {
+      if (kind === 'replica_refused') continue; // read at every tick
+      for (const a of await this.deps.alerts.list({ open: true, kind, limit: 1_000_000 })) this.open.add(key(kind, a.store, a.sku));
+    }
+    const s = this.deps.state.state;
+    for (const store of s.storeIds()) for (const sku of s.skus(store)) this.mark(store, sku);
+    // Open alerts of counters that no longer exist are checked too.
+    for (const k of this.open) {
+      const [kind, store, sku] = k.split(SEP) as [AlertKind, string, string];
+      if (kind === 'low_stock' || kind === 'out_of_stock') store === ALL_STORES ? this.dirtySkus.add(sku as Sku) : this.mark(store as StoreId, sku as Sku);
+    }
+    this.tickDue = true;
+  }
+
+  private threshold(store: StoreId, sku: Sku): number | null {
+    return this.deps.docThreshold?.(store, sku) ?? this.deps.lowStockThreshold ?? null;
+  }
+
+  private async checkCounter(store: StoreId, sku: Sku): Promise<void> {
+    const st = this.deps.stock(store, sku);
+    const threshold = this.threshold(store, sku);
+    const detail = { onHand: st.onHand, held: st.held, safetyStock: st.safetyStock, available: st.available };
+    await this.set('out_of_stock', store, sku, st.available <= 0 ? detail : null);
+    await this.set('low_stock', store, sku, threshold !== null && st.available > 0 && st.available <= threshold ? { ...detail, threshold } : null);
+  }
+
+  /** Across stores: available summed; the low-stock threshold is the sum of the stores' thresholds. */
+  private async checkAggregate(sku: Sku): Promise<void> {
+    const s = this.deps.state.state;
+    const stores = s.storeIds().filter((st) => s.counter(st, sku) !== undefined);
+    let available = 0;
+    let threshold: number | null = null;
+    for (const st of stores) {
+      available += this.deps.stock(st, sku).available;
+      const t = this.threshold(st, sku);
+      if (t !== null) threshold = (threshold ?? 0) + t;
+    }
+    const detail = { available, stores: stores.length };
+    await this.set('out_of_stock', ALL_STORES, sku, stores.length > 0 && available <= 0 ? detail : null);
+    await this.set('low_stock', ALL_STORES, sku, threshold !== null && available > 0 && available <= threshold ? { ...detail, threshold } : null);
+  }
+
+  private async checkOffline(): Promise<void> {
+    const now = this.now();
+    const here = new Set(this.deps.connected());
+    const seen = await this.deps.alerts.lastSeen();
+    for (const [store, at] of seen) {
+      const off = !here.has(store) && now - at > this.offlineMs;
+      await this.set('store_offline', store, '', off ? { lastSeen: new Date(at).toISOString(), offlineAlertMinutes: this.offlineMs / 60_000 } : null);
+    }
+  }
+
+  private async checkExpiries(): Promise<void> {
+    const since = Math.floor(Date.now() / 1000) - 60;
+    for (const [store, b] of this.expiries) {
+      while (b.length > 0 && b[0]![0] <= since) b.shift();
+      const n = b.reduce((a, x) => a + x[1], 0);
+      if (b.length === 0) this.expiries.delete(store);
+      const k = key('holds_expiring', store, '');
+      // Raised once; cleared once the minute is back to the threshold or below.
+      if (n > this.bulk && !this.open.has(k)) await this.set('holds_expiring', store, '', { expiredLastMinute: n, threshold: this.bulk });
+      else if (n <= this.bulk && this.open.has(k)) await this.set('holds_expiring', store, '', null);
+    }
+    for (const k of this.open) {
+      const [kind, store] = k.split(SEP) as [AlertKind, StoreId];
+      if (kind === 'holds_expiring' && !this.expiries.has(store)) await this.set('holds_expiring', store, '', null);
+    }
+  }
+
+  /** Refusals that stopped: an open `replica_refused` not refused again for refusalQuietMs clears. */
+  private async checkRefusals(): Promise<void> {
+    const now = this.now();
+    for (const a of await this.deps.alerts.list({ open: true, kind: 'replica_refused', limit: 10_000 })) {
+      if (now - Number(a.detail.lastAtMs ?? a.raisedAt) > this.quietMs) await this.clearAlert('replica_refused', a.store, a.sku, { reason: 'no refusal since' });
+    }
+  }
+
+  /** Opens (detail) or clears (null) one alert, writing only when that changes what is open. */
+  private async set(kind: AlertKind, store: StoreId, sku: string, detail: Record<string, unknown> | null): Promise<void> {
+    const k = key(kind, store, sku);
+    if (detail === null) {
+      if (!this.open.has(k)) return;
+      await this.clearAlert(kind, store, sku);
+      return;
+    }
+    if (this.open.has(k)) return;
+    const at = this.now();
+    const r = await this.deps.alerts.raise({ kind, store, sku: sku as Sku, at, detail });
+    this.open.add(k);
+    if (r.raised) this.deps.log.warn(`${kind.replace('_', ' ')} alert`, { alert: r.alert.id, store, sku, ...detail });
+    this.deps.onChange?.({ state: 'open', kind, store, sku, detail, at });
+  }
+
+  private async clearAlert(kind: AlertKind, store: StoreId, sku: string, detail: Record<string, unknown> | null = null): Promise<void> {
+    const at = this.now();
+    const cleared = await this.deps.alerts.clear(kind, store, sku as Sku, at);
+    this.open.delete(key(kind, store, sku));
+    if (!cleared) return;
+    this.deps.log.info('alert cleared', { kind, store, sku });
+    this.deps.onChange?.({ state: 'cleared', kind, store, sku, detail, at });
+  }
+
+  /** Takes the writer lease if free and checks everything once. */
+  start(): void {
+    void this.heartbeat();
+    this.tickDue = true;
+    void this.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.off();
+    clearInterval(this.ticker);
+    clearInterval(this.presenceTimer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.runner.idle().catch(() => undefined);
+  }
+}
