@@ -5,6 +5,7 @@ import { CATALOG_DOC, catalogItem, catalogItems, putCatalogItem } from '@scovill
 import type { ApiRole } from '../store/access-store.js';
 import type { HubDocs } from '../yjs/hub-docs.js';
 import { errorResponse } from './errors.js';
+import { documentRoute, errorBody } from './route-docs.js';
 
 const count = z.number().int().min(0).max(1_000_000_000);
 const catalogPut = z.strictObject({
@@ -28,6 +29,28 @@ export function mountCatalogRoutes(
   deps: { docs: HubDocs; auth: (need: ApiRole) => import('hono').MiddlewareHandler; audit?: (actor: string, action: string, detail: unknown) => Promise<void> },
 ): void {
   const catalog = () => deps.docs.loaded(CATALOG_DOC)!.doc;
+  documentRoute(app, {
+    method: 'get',
+    path: '/catalog',
+    auth: 'read',
+    summary: 'every catalog item (the hub\'s copy of the shared catalog document)',
+    responses: { 200: { description: '`{items: [{sku, name, size, priceCents, barcode, active, lowStockThreshold, safetyStock}]}`' } },
+  });
+  documentRoute(app, {
+    method: 'get',
+    path: '/catalog/:sku',
+    auth: 'read',
+    summary: 'one catalog item',
+    responses: { 200: { description: 'the item' }, 404: { description: '`unknown_sku`', schema: errorBody } },
+  });
+  documentRoute(app, {
+    method: 'put',
+    path: '/catalog/:sku',
+    auth: 'admin',
+    summary: 'HQ sets the given fields of a catalog item (an edit of the shared document, synced to every agent); answers once stored',
+    body: catalogPut,
+    responses: { 200: { description: 'the item as stored' }, 400: { description: '`invalid_request`', schema: errorBody } },
+  });
   app.get('/catalog', deps.auth('read'), (c) => c.json({ items: catalogItems(catalog()) }));
   app.get('/catalog/:sku', deps.auth('read'), (c) => {
     const item = catalogItem(catalog(), c.req.param('sku'));
