@@ -127,7 +127,11 @@ export function mountProtection(app: Hono, opts: ProtectionOptions = {}): { stat
   const maxSize = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const limitBody = bodyLimit({
     maxSize,
-    onError: (c) => errorResponse(c, 413, 'payload_too_large', `the request body is larger than ${maxSize} bytes`),
+    onError: (c) => {
+      // The rest of the body is not read: the connection cannot carry another request, so tell the client.
+      c.header('Connection', 'close');
+      return errorResponse(c, 413, 'payload_too_large', `the request body is larger than ${maxSize} bytes`);
+    },
   });
   // Reads have no body; not touching it keeps them on @hono/node-server's light request path.
   app.use('*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS' ? next() : limitBody(c, next)));
