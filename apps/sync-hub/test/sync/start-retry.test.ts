@@ -32,8 +32,9 @@ describe('sync-hub start before its database is up', () => {
     u.port = String(port);
     const starting = spawnHub({ databaseUrl: u.toString(), replica: 'hub-retry', timeoutMs: 40_000 });
     starting.catch(() => undefined);
-    // Long enough for a few attempts even when the CLI is slow to start (tsx, a busy machine).
-    await sleep(5_000);
+    // Long enough for a few attempts even when the CLI is slow to start (tsx and the hub's
+    // imports took more than 5 s on a busy CI machine: the first attempt then found the port open).
+    await sleep(12_000);
     proxy = await startPgProxy({ host: '127.0.0.1', port: 5432 }, port);
     const hub = await starting;
 
