@@ -2,7 +2,7 @@ import { checkAllocationRule, isValidId, isValidStoreId, type AllocationRule, ty
 import type { Hono, MiddlewareHandler } from 'hono';
 import type { AllocationDesk } from '../allocation/allocation-desk.js';
 import type { AllocationChange } from '../store/allocation-store.js';
-import { errorResponse } from './errors.js';
+import { errorResponse, readJson } from './errors.js';
 import { documentRoute, errorBody } from './route-docs.js';
 
 export interface AllocationRouteDeps {
@@ -79,12 +79,8 @@ export function mountAllocationRoutes(app: Hono, deps: AllocationRouteDeps): voi
   app.put('/stores/:id/allocation', deps.auth('admin'), async (c) => {
     const store = await storeParam(c.req.param('id'));
     if (store === null) return errorResponse(c, 404, 'unknown_store', `no store ${c.req.param('id')}`);
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      return errorResponse(c, 400, 'bad_json', 'the body is not JSON');
-    }
+    const body = await readJson(c);
+    if (body instanceof Response) return body;
     const parsed = parseAllocationChange(body, c.req.query('sku'));
     if (!parsed.ok) return errorResponse(c, 400, parsed.code, parsed.message);
     const saved = await deps.desk.update(store as StoreId, parsed.change, deps.clock());

@@ -11,3 +11,12 @@ export function errorResponse(
 ): Response {
   return c.json({ error: { code, message, ...details } }, status);
 }
+
+/** The request body as JSON, or a 400 `bad_json` answer when it is not JSON. */
+export async function readJson(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    return errorResponse(c, 400, 'bad_json', 'the body is not valid JSON');
+  }
+}

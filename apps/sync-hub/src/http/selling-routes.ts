@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { bearer, hashSecret } from '../auth/tokens.js';
 import type { SellAnswer, SellingService } from '../selling/selling-service.js';
 import { applyUpdate, transferStock } from '../selling/stock-updates.js';
-import { errorResponse } from './errors.js';
+import { errorResponse, readJson } from './errors.js';
 import { writeResponse, type WriteRequest } from './idempotent-write.js';
 import { documentRoute, errorBody } from './route-docs.js';
 import { reservationBody, reservationIdParam, transferBody, updateBody, validate } from './selling-schemas.js';
@@ -17,16 +17,11 @@ export interface SellingRouteDeps {
   /** Audit trail of admin actions. */
   audit: (actor: string, action: string, detail: Record<string, unknown>) => Promise<void>;
   auth: (need: 'read' | 'reserve' | 'admin') => MiddlewareHandler;
-  clock: () => number;
 }
 
 async function parse<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S> | Response> {
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    return errorResponse(c, 400, 'bad_json', 'the body is not valid JSON');
-  }
+  const raw = await readJson(c);
+  if (raw instanceof Response) return raw;
   const r = validate(schema, raw);
   return r.ok ? r.data : errorResponse(c, 400, 'invalid_request', r.message, { issues: r.issues });
 }

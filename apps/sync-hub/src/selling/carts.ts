@@ -40,10 +40,10 @@ export function newCartId(): string {
 
 export const CART_ID_PATTERN = /^r_[0-9a-f]{24}$/;
 
-/** Looks a hold up in a state (committed or scratch). */
-export type HoldLookup = (state: InventoryState, cart: CartRow, holdId: string) => ReservationRecord | undefined;
-
-export const findHold: HoldLookup = (state, cart, holdId) => state.reservation(cart.owner, holdId as ReservationId);
+/** A cart line's hold in a state (committed or scratch): holds are keyed by (owner, id). */
+export function findHold(state: InventoryState, cart: CartRow, holdId: string): ReservationRecord | undefined {
+  return state.reservation(cart.owner, holdId as ReservationId);
+}
 
 /** A cart's status from its holds, as of `now`. */
 export function cartStatus(recs: readonly (ReservationRecord | undefined)[], now: number): CartStatus | 'unknown' {

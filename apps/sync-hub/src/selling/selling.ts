@@ -59,7 +59,7 @@ export function createSelling(deps: SellingDeps) {
     selling,
     service,
     mount(app: Hono, auth: (need: 'read' | 'reserve' | 'admin') => MiddlewareHandler): void {
-      mountSellingRoutes(app, { service, storeForToken: deps.storeForToken, audit: deps.audit, auth, clock: deps.clock });
+      mountSellingRoutes(app, { service, storeForToken: deps.storeForToken, audit: deps.audit, auth });
     },
     async start(sweepEveryMs = 1_000): Promise<void> {
       await peers.start();
