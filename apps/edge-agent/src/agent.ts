@@ -110,7 +110,7 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   writeRuntime(paths.root, { url, pid: process.pid, startedAt });
   sync?.start();
-  if (opts.hub) docs.connect({ url: opts.hub.url, token: opts.hub.token, presence: { store: inventory.identity.store, replica: inventory.identity.replica, kind: 'agent', url } });
+  if (opts.hub) docs.connect({ url: opts.hub.url, token: opts.hub.token, ca: opts.hub.ca, presence: { store: inventory.identity.store, replica: inventory.identity.replica, kind: 'agent', url } });
 
   const expiry = setInterval(() => {
     writes.internal(() => inventory.expireHolds(clock())).catch(() => {});

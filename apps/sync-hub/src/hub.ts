@@ -23,6 +23,8 @@ import { createStorefront } from './storefront/storefront.js';
 import { HubDocs } from './yjs/hub-docs.js';
 import { YjsServer } from './yjs/yjs-server.js';
 import { mountCatalogRoutes } from './http/catalog-routes.js';
+import { mountSettingsRoutes } from './http/settings-routes.js';
+import { mountPresenceRoutes } from './dashboard/presence-routes.js';
 import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
 import { OpsAlerts, type AlertChange } from './alerts/ops-alerts.js';
@@ -252,7 +254,12 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     storefront,
     protection: opts.protection,
     mountGraphql: (a, auth) => graphql.mount(a, auth),
-    mountCatalog: (a, auth) => mountCatalogRoutes(a, { docs, auth, audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail: detail as Record<string, unknown> }) }),
+    mountCatalog: (a, auth) => {
+      mountCatalogRoutes(a, { docs, auth, audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail: detail as Record<string, unknown> }) });
+      // The store settings documents and presence (Yjs awareness) through the same key auth.
+      mountSettingsRoutes(a, { docs, auth, storeExists: async (id) => (await access.listStores()).some((x) => x.storeId === id), audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }) });
+      mountPresenceRoutes(a, { presence: () => yjs.presence(), onPresence: (l) => yjs.onPresence(l), read: auth('read'), readQuery: auth('read', true), clock: opts.clock ?? Date.now });
+    },
     mountSelling: (a, auth) => {
       selling.mount(a, auth);
       mountAllocationRoutes(a, {

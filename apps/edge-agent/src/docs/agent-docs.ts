@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
@@ -11,11 +12,18 @@ const FROM_DISK = Symbol('from-disk');
 /** More stored rows than this for one document and they are merged into one. */
 export const COMPACT_ABOVE = 100;
 
+/** A terminal is announced in presence while it made a request within this time. */
+export const TERMINAL_SEEN_MS = 15 * 60_000;
+/** At most this many terminals are announced (the most recently seen). */
+export const MAX_TERMINALS = 64;
+
 export interface DocLink {
   /** The hub's sync URL (ws://host:port/sync); the documents are at /yjs/<doc> on the same host. */
   url: string;
   token: string;
-  /** Presence: what this agent announces (store, replica, terminals). */
+  /** PEM CA to trust for a wss:// hub besides the system's (`--hub-ca`), as the sync link does. */
+  ca?: string | Buffer;
+  /** Presence: what this agent announces (store, replica, url); the terminals seen are added. */
   presence?: Record<string, unknown>;
   /** How long to wait before a reconnect at most (ms). */
   maxBackoffMs?: number;
@@ -35,6 +43,10 @@ export class AgentDocs {
   private readonly rows = new Map<string, number>();
   private providers: WebsocketProvider[] = [];
   private projected = new Map<string, string>();
+  /** Terminal → when it last made a request (presence). */
+  private readonly terminals = new Map<string, number>();
+  private presence: Record<string, unknown> | null = null;
+  private expireTerminals: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: AgentStore,
@@ -106,20 +118,65 @@ export class AgentDocs {
     this.onProjected();
   }
 
-  /** Syncs both documents with the hub (y-websocket), reconnecting on its own. */
+  /**
+   * Syncs both documents with the hub (y-websocket), reconnecting on its own.
+   * The token goes in the Authorization header (not the URL, which proxies log);
+   * `ca` is trusted besides Node's roots, as the sync link does.
+   */
   connect(link: DocLink): void {
     if (this.providers.length > 0) return;
     const base = link.url.replace(/\/sync\/?$/, '').replace(/\/$/, '') + '/yjs';
-    for (const [name, doc] of this.named()) {
-      const p = new WebsocketProvider(base, name, doc, {
-        params: { token: link.token },
-        WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-        disableBc: true,
-        maxBackoffTime: link.maxBackoffMs ?? 2_500,
-      });
-      if (link.presence) p.awareness.setLocalState({ ...link.presence, doc: name });
-      this.providers.push(p);
+    const options = {
+      headers: { authorization: `Bearer ${link.token}` },
+      handshakeTimeout: 10_000,
+      ...(link.ca !== undefined ? { ca: [...rootCertificates, link.ca.toString()] } : {}),
+    };
+    class HubSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, options);
+      }
     }
+    this.presence = link.presence ?? null;
+    for (const [name, doc] of this.named()) {
+      this.providers.push(
+        new WebsocketProvider(base, name, doc, {
+          WebSocketPolyfill: HubSocket as unknown as typeof globalThis.WebSocket,
+          disableBc: true,
+          maxBackoffTime: link.maxBackoffMs ?? 2_500,
+        }),
+      );
+    }
+    this.announce();
+    this.expireTerminals = setInterval(() => this.dropStaleTerminals(), 60_000);
+    this.expireTerminals.unref();
+  }
+
+  /**
+   * A till made a request: it is announced in presence (the hub's dashboard
+   * shows it under the store) while seen within TERMINAL_SEEN_MS. Awareness
+   * changes only when the set of terminals changes, not on every sale.
+   */
+  sawTerminal(terminal: string | null | undefined): void {
+    if (!terminal) return;
+    const known = this.terminals.has(terminal);
+    this.terminals.delete(terminal);
+    this.terminals.set(terminal, this.clock());
+    if (known) return;
+    if (this.terminals.size > MAX_TERMINALS) this.terminals.delete(this.terminals.keys().next().value!);
+    this.announce();
+  }
+
+  private dropStaleTerminals(): void {
+    const before = this.terminals.size;
+    const cutoff = this.clock() - TERMINAL_SEEN_MS;
+    for (const [t, at] of this.terminals) if (at < cutoff) this.terminals.delete(t);
+    if (this.terminals.size !== before) this.announce();
+  }
+
+  private announce(): void {
+    if (!this.presence) return;
+    const terminals = [...this.terminals.keys()].sort();
+    this.named().forEach(([name], i) => this.providers[i]?.awareness.setLocalState({ ...this.presence, doc: name, terminals }));
   }
 
   /** True once both documents completed a sync with the hub on the current links. */
@@ -132,6 +189,8 @@ export class AgentDocs {
   }
 
   disconnect(): void {
+    if (this.expireTerminals) clearInterval(this.expireTerminals);
+    this.expireTerminals = null;
     for (const p of this.providers) p.destroy();
     this.providers = [];
   }

@@ -114,6 +114,7 @@ export function createApp(deps: AppDeps): Hono {
     app.post(path, async (c) => {
       const body = await parse(c, schema);
       if (body instanceof Response) return body;
+      deps.docs?.sawTerminal(body.terminal);
       const go = () =>
         writes.write({
           route: `POST ${path}`,
@@ -158,6 +159,7 @@ export function createApp(deps: AppDeps): Hono {
       raw = parsed;
     }
     const body = (raw ?? {}) as { idempotencyKey?: string; terminal?: string };
+    deps.docs?.sawTerminal(body.terminal);
     const holdId = id.data;
     return send(
       c,

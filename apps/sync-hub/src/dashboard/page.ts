@@ -3,13 +3,15 @@
  * no build step, no framework. It only uses the public read API:
  *
  * - `GET /stream` (SSE): the snapshot, then `availability`, `store` and `alert` events;
- * - `GET /stores` (online/offline, connected replicas = terminals), `GET /alerts?open=true`;
+ * - `GET /presence/events` (SSE): the agents linked over Yjs and the terminals each
+ *   announces in its awareness state, again on every change (presence-routes.ts);
+ * - `GET /stores` (registered stores, online by their sync link), `GET /alerts?open=true`;
  * - `GET /catalog` for names and low-stock thresholds, `GET /replenishment` for velocity
  *   and days of cover; either may be missing (404): then SKU codes, and no velocity columns.
  *
  * The read key is asked once and kept in localStorage. It goes in the
  * Authorization header of fetches and, because EventSource cannot send
- * headers, as `?key=` on the stream request only; never in the page's URL.
+ * headers, as `?key=` on the two stream requests only; never in the page's URL.
  */
 export const DASHBOARD_HTML = String.raw`<!doctype html>
 <html lang="en">
@@ -32,6 +34,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   .store::before { content: '●'; margin-right: 6px; color: #c0392b; }
   .store.on::before { color: #27ae60; }
   .store small { color: #66707a; }
+  .store .terminal { display: inline-block; margin-left: 4px; padding: 0 6px; border-radius: 8px; background: #eef0f2; font-size: 12px; }
   #alerts li { margin: 2px 0; }
   #alerts .kind { font-weight: 600; color: #c0392b; }
   #alerts .new { background: #fff3cd; }
@@ -70,9 +73,11 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) +
 
 let key = localStorage.getItem(KEY_ITEM);
 let stream = null;
+let presenceStream = null;
 let timers = [];
 const stock = new Map();    // store + '\u0000' + sku → StoreStock (as in GET /inventory)
-const stores = new Map();   // storeId → { online, terminals }
+const stores = new Map();   // storeId → { online } (registered stores, online by their sync link)
+let presence = new Map();   // storeId → [{ replica, url, terminals }] (agents linked over Yjs)
 let catalog = new Map();    // sku → { name, lowStockThreshold }
 let alerts = [];            // open alerts, newest first
 let cover = null;           // sku → { series, days, store }; null: no /replenishment on this hub
@@ -92,6 +97,7 @@ async function api(path) {
 
 function showLogin(message) {
   stream?.close();
+  presenceStream?.close();
   timers.forEach(clearInterval);
   timers = [];
   $('main').hidden = true;
@@ -163,11 +169,20 @@ function connect() {
   });
   stream.addEventListener('store', (e) => {
     const s = JSON.parse(e.data);
-    stores.set(s.storeId, { ...(stores.get(s.storeId) ?? { terminals: 0 }), online: s.online });
+    stores.set(s.storeId, { online: s.online });
     soon();
     loadStores().catch(() => undefined);
   });
   stream.addEventListener('alert', () => loadAlerts().catch(() => undefined));
+
+  presenceStream?.close();
+  presenceStream = new EventSource('/presence/events?key=' + encodeURIComponent(key));
+  presenceStream.addEventListener('presence', (e) => {
+    presence = new Map(JSON.parse(e.data).stores.map((s) => [s.storeId, s.agents]));
+    soon();
+  });
+  // A hub without presence (404) or a refused key: stop asking; the main stream reports the key.
+  presenceStream.onerror = () => presenceStream.readyState === EventSource.CLOSED && (presence = new Map());
 }
 
 function setStatus(text, live) {
@@ -177,7 +192,7 @@ function setStatus(text, live) {
 
 async function loadStores() {
   const body = await api('/stores');
-  for (const s of body?.stores ?? []) if (s.revokedAt === null || s.revokedAt === undefined) stores.set(s.storeId, { online: s.online, terminals: s.replicas.length });
+  for (const s of body?.stores ?? []) if (s.revokedAt === null || s.revokedAt === undefined) stores.set(s.storeId, { online: s.online });
   soon();
 }
 
@@ -251,10 +266,16 @@ function soon() {
 function render() {
   if (stream?.readyState === EventSource.OPEN) setStatus('live', true);
   const storeIds = [...new Set([...stores.keys(), ...[...stock.values()].map((s) => s.storeId)])].sort();
-  $('stores').innerHTML = storeIds
+  $('stores').innerHTML = [...new Set([...storeIds, ...presence.keys()])]
+    .sort()
     .map((id) => {
-      const s = stores.get(id) ?? { online: [...stock.values()].some((x) => x.storeId === id && x.online), terminals: 0 };
-      return '<span class="store ' + (s.online ? 'on' : 'off') + '">' + esc(id) + ' <small>' + (s.online ? s.terminals + ' terminal' + (s.terminals === 1 ? '' : 's') : 'offline') + '</small></span>';
+      const agents = presence.get(id) ?? [];
+      // Online: an agent linked over Yjs, or the store's sync link up (a store without agent never is).
+      const online = agents.length > 0 || (stores.get(id)?.online ?? [...stock.values()].some((x) => x.storeId === id && x.online));
+      const terminals = [...new Set(agents.flatMap((a) => a.terminals))].sort();
+      const title = agents.map((a) => 'agent ' + a.replica + (a.url ? ' at ' + a.url : '')).join('\n');
+      const what = !online ? 'offline' : terminals.length === 0 ? 'online · no terminal seen' : terminals.length + ' terminal' + (terminals.length === 1 ? '' : 's');
+      return '<span class="store ' + (online ? 'on' : 'off') + '" data-store="' + esc(id) + '" title="' + esc(title) + '">' + esc(id) + ' <small>' + what + '</small>' + (online ? terminals.map((t) => '<span class="terminal">' + esc(t) + '</span>').join('') : '') + '</span>';
     })
     .join('');
   $('alerts').innerHTML = alerts.length

@@ -11,7 +11,8 @@ export const FROM_STORE = Symbol('from-store');
 /** More rows than this for one document and they are merged into one. */
 export const COMPACT_ABOVE = 100;
 
-const CHANNEL = 'scoville_yjs';
+/** NOTIFY channel: a document's rows changed (payload: its name). */
+export const YJS_CHANNEL = 'scoville_yjs';
 
 export interface LoadedDoc {
   name: string;
@@ -50,7 +51,7 @@ export class HubDocs {
 
   /** Loads the catalog and every stored settings document; starts hearing other processes. */
   async start(): Promise<void> {
-    if (this.opts.notices) this.unlisten = await this.opts.notices.listen(CHANNEL, (name) => void this.refresh(name).catch(() => undefined));
+    if (this.opts.notices) this.unlisten = await this.opts.notices.listen(YJS_CHANNEL, (name) => void this.refresh(name).catch(() => undefined));
     await this.get(CATALOG_DOC);
     for (const name of await this.opts.yjs.docs()) if (parseDocName(name)) await this.get(name);
   }
@@ -121,7 +122,7 @@ export class HubDocs {
           await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
         }
       }
-      await this.opts.notices?.notify(CHANNEL, d.name).catch(() => undefined);
+      await this.opts.notices?.notify(YJS_CHANNEL, d.name).catch(() => undefined);
       if (d.rows > COMPACT_ABOVE) this.compactLater(d);
     });
   }

@@ -17,6 +17,28 @@ const MESSAGE_SYNC = 0;
 const MESSAGE_AWARENESS = 1;
 const MESSAGE_QUERY_AWARENESS = 3;
 
+/** One agent linked to this hub process, as its awareness states describe it. */
+export interface PresenceAgent {
+  replica: string;
+  /** The agent's POS API, as it announced it. */
+  url: string | null;
+  /** Terminals that made a request at the agent lately (edge-agent TERMINAL_SEEN_MS). */
+  terminals: string[];
+  /** The documents it is linked to (`catalog`, `settings:<store>`). */
+  docs: string[];
+  /** When its awareness state last arrived (ms). */
+  seenAt: number;
+}
+
+export interface StorePresence {
+  storeId: string;
+  agents: PresenceAgent[];
+}
+
+const MAX_TERMINALS = 64;
+/** A client-written string, bounded; null when it is not one. */
+const text = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v.slice(0, 200) : null);
+
 /** Who is on the other end, and what it may do with the document. */
 type Grant = { who: string; store: string | null; write: boolean };
 
@@ -47,6 +69,10 @@ export class YjsServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly offRevoke: (() => void) | undefined;
+  private readonly presenceListeners = new Set<() => void>();
+  private presenceTimer: NodeJS.Timeout | null = null;
+  /** Documents whose awareness changes are watched for presence. */
+  private readonly watched = new WeakSet<LoadedDoc>();
 
   constructor(
     private readonly opts: { docs: HubDocs; access: AccessStore; log: Logger; heartbeatMs?: number },
@@ -155,11 +181,16 @@ export class YjsServer {
     };
     doc.doc.on('update', onUpdate);
     doc.awareness.on('update', onAwareness);
+    if (!this.watched.has(doc)) {
+      this.watched.add(doc);
+      doc.awareness.on('change', () => this.presenceChanged());
+    }
     ws.on('close', () => {
       this.conns.delete(conn);
       doc.doc.off('update', onUpdate);
       doc.awareness.off('update', onAwareness);
       awarenessProtocol.removeAwarenessStates(doc.awareness, [...conn.clients], null);
+      this.presenceChanged();
     });
     this.opts.log.info('yjs link open', { doc: name, who: grant.who, write: grant.write });
     // Our state vector (the client answers with what we lack), then who is here.
@@ -224,20 +255,60 @@ export class YjsServer {
     }
   }
 
-  /** Presence: every awareness state, per document (stores and terminals online). */
-  presence(): { doc: string; clientId: number; state: unknown }[] {
-    const out: { doc: string; clientId: number; state: unknown }[] = [];
-    const seen = new Set<string>();
+  /**
+   * Presence: the agents linked to this hub process, by store, with the
+   * terminals each announces in its awareness state. The store is the one
+   * the link's token belongs to, never what the state claims; API-key links
+   * (HQ tools) are not stores and are left out. Announced fields are bounded
+   * (PresenceAgent) since clients write them.
+   */
+  presence(): StorePresence[] {
+    const agents = new Map<string, Map<string, PresenceAgent>>();
     for (const c of this.conns) {
-      if (seen.has(c.doc.name)) continue;
-      seen.add(c.doc.name);
-      for (const [clientId, state] of c.doc.awareness.getStates()) out.push({ doc: c.doc.name, clientId, state });
+      if (c.grant.store === null) continue;
+      const states = c.doc.awareness.getStates();
+      const meta = c.doc.awareness.meta;
+      for (const id of c.clients) {
+        const state = states.get(id) as Record<string, unknown> | undefined;
+        if (!state) continue;
+        const replica = text(state.replica) ?? `client-${id}`;
+        const byReplica = agents.get(c.grant.store) ?? new Map<string, PresenceAgent>();
+        agents.set(c.grant.store, byReplica);
+        const have = byReplica.get(replica);
+        const terminals = Array.isArray(state.terminals) ? state.terminals.map(text).filter((t): t is string => t !== null).slice(0, MAX_TERMINALS) : [];
+        const seenAt = meta.get(id)?.lastUpdated ?? 0;
+        byReplica.set(replica, {
+          replica,
+          url: text(state.url),
+          terminals: [...new Set([...(have?.terminals ?? []), ...terminals])].sort(),
+          docs: [...(have?.docs ?? []), c.doc.name].sort(),
+          seenAt: Math.max(have?.seenAt ?? 0, seenAt),
+        });
+      }
     }
-    return out;
+    return [...agents]
+      .map(([storeId, byReplica]) => ({ storeId, agents: [...byReplica.values()].sort((a, b) => (a.replica < b.replica ? -1 : 1)) }))
+      .sort((a, b) => (a.storeId < b.storeId ? -1 : 1));
+  }
+
+  /** Called (at most every 50 ms) after presence may have changed: an agent came, went, or announced other terminals. */
+  onPresence(listener: () => void): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
+  private presenceChanged(): void {
+    if (this.presenceTimer || this.presenceListeners.size === 0) return;
+    this.presenceTimer = setTimeout(() => {
+      this.presenceTimer = null;
+      for (const l of this.presenceListeners) l();
+    }, 50);
+    this.presenceTimer.unref();
   }
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    if (this.presenceTimer) clearTimeout(this.presenceTimer);
     this.offRevoke?.();
     for (const c of this.conns) c.ws.terminate();
     this.conns.clear();

@@ -4,7 +4,9 @@
  * and a warehouse without one (stocked through POST /inventory/updates, one
  * forced sale into deficit). The page asks for the read key once, shows the
  * SKUs with their catalog names, the deficit as a red negative number, and a
- * sale at the agent within a second. Saves docs/dashboard.png.
+ * sale at the agent within a second; presence (Yjs awareness): the store
+ * online with the terminals its agent announces, a new till as it makes its
+ * first sale, and the store offline when its agent stops. Saves docs/dashboard.png.
  *
  * Without /usr/bin/chromium the test is skipped with a loud warning, except
  * under CI (CI set, as .ci/run does), where it fails.
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { createAgent, killAllAgents, newKey, removeTempDirs, startAgent, waitSynced, type StoreAgent } from '../sync/helpers/agents.js';
+import { createAgent, killAllAgents, newKey, removeTempDirs, startAgent, stopAgent, waitSynced, type StoreAgent } from '../sync/helpers/agents.js';
 import { addReadKey, addStore, hubCli, killAllHubs, REPO_ROOT, spawnHub, type SpawnedHub } from '../sync/helpers/hub.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -45,6 +47,11 @@ async function send(url: string, token: string | null, body: unknown, method = '
 
 /** The figure the page shows for (sku, store), or the aggregate when store is null. */
 const cell = (page: Page, sku: string, store: string | null) => page.locator(store ? `tr[data-sku="${sku}"] td[data-store="${store}"]` : `tr[data-sku="${sku}"] td.total`);
+/** A store's presence chip: its text and the terminals it lists. */
+const chip = async (page: Page, store: string) => {
+  const el = page.locator(`#stores .store[data-store="${store}"]`);
+  return (await el.count()) === 0 ? { text: '', on: false, terminals: [] as string[] } : { text: (await el.textContent()) ?? '', on: (await el.getAttribute('class'))!.includes(' on'), terminals: await el.locator('.terminal').allTextContents() };
+};
 
 describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
   beforeAll(async () => {
@@ -113,9 +120,10 @@ describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
     const deficit = cell(page, 'HSS-003', 'wh-east');
     expect(await deficit.textContent()).toBe('−2');
     expect(await deficit.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(192, 57, 43)');
-    // Stores: the agent's online with its terminal, the warehouse (no agent) offline.
-    await expect.poll(() => page.locator('#stores').textContent()).toContain('brooklyn 1 terminal');
-    expect(await page.locator('#stores').textContent()).toContain('wh-east offline');
+    // Presence: the store with an agent online with the terminal its agent announces (the
+    // back office restocked there), the warehouse (no agent) offline.
+    await expect.poll(() => chip(page, 'brooklyn')).toMatchObject({ on: true, terminals: ['backoffice'] });
+    expect(await chip(page, 'wh-east')).toMatchObject({ on: false, text: 'wh-east offline', terminals: [] });
 
     // A sale at the agent's till shows within a second.
     const sold = Date.now();
@@ -126,6 +134,10 @@ describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
     expect(await cell(page, 'HSS-001', null).textContent()).toBe('48');
     console.log(`dashboard: the sale showed ${shownAfter} ms after it was sent`);
     expect(shownAfter).toBeLessThan(1_000);
+    // The till that sold is new: its agent announces it (awareness), the page lists it.
+    await page.waitForFunction(() => [...document.querySelectorAll('#stores .store[data-store="brooklyn"] .terminal')].some((t) => t.textContent === 'till-1'), undefined, { timeout: 3_000, polling: 20 });
+    console.log(`dashboard: the new terminal showed ${Date.now() - sold} ms after its first sale`);
+    expect(await chip(page, 'brooklyn')).toMatchObject({ on: true, text: expect.stringContaining('2 terminals'), terminals: ['backoffice', 'till-1'] });
     // Velocity and days of cover where the hub serves GET /replenishment (another change adds it), else no such columns.
     const replenishment = (await fetch(`${hub.url}/replenishment?storeId=brooklyn`, { headers: { authorization: `Bearer ${readKey}` } })).status;
     if (replenishment === 200) {
@@ -141,7 +153,7 @@ describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
     expect(page.url()).toBe(`${hub.url}/`);
     const withKey = requested.filter((u) => u.includes(encodeURIComponent(readKey)) || u.includes(readKey));
     expect(withKey.length).toBeGreaterThan(0);
-    for (const u of withKey) expect(new URL(u).pathname).toBe('/stream');
+    for (const u of withKey) expect(['/stream', '/presence/events']).toContain(new URL(u).pathname);
 
     // Entered once: a reload opens straight onto the figures.
     await page.reload();
@@ -152,5 +164,12 @@ describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
     // /dashboard (old links, with their ?key=) lands on / without the key.
     await page.goto(`${hub.url}/dashboard?key=${encodeURIComponent(readKey)}`);
     expect(page.url()).toBe(`${hub.url}/`);
+
+    // The agent stops: its store goes offline on the page, without a reload.
+    await expect.poll(() => chip(page, 'brooklyn')).toMatchObject({ on: true, terminals: ['backoffice', 'till-1'] });
+    const stopped = Date.now();
+    await stopAgent(agent);
+    await page.waitForFunction(() => document.querySelector('#stores .store[data-store="brooklyn"]')?.textContent === 'brooklyn offline', undefined, { timeout: 5_000, polling: 20 });
+    console.log(`dashboard: the store showed offline ${Date.now() - stopped} ms after its agent was told to stop`);
   }, 60_000);
 });
