@@ -2,7 +2,8 @@
  * TLS: `sync-hub start --tls-cert --tls-key` (the real CLI) serves HTTPS and
  * WSS with a self-signed certificate made here by openssl; a read over
  * HTTPS works (trusting that certificate), plain HTTP does not, and an edge
- * agent started with `--hub wss://… --hub-ca <cert>` syncs a sale to it.
+ * agent started with `--hub wss://… --hub-ca <cert>` syncs a sale to it and
+ * gets an HQ catalog edit over its Yjs link (wss://…/yjs/catalog, same CA).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,15 +24,15 @@ let hub: ChildProcess | null = null;
 let hubUrl = '';
 let agent: SpawnedAgent | null = null;
 
-function httpsGet(url: string, key: string): Promise<{ status: number; body: any }> {
+function httpsGet(url: string, key: string, method = 'GET', body?: unknown): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, headers: { authorization: `Bearer ${key}` }, timeout: 5_000 }, (res) => {
+    const req = request(url, { ca, method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, timeout: 5_000 }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -102,5 +103,17 @@ describe('TLS', () => {
       return r.status === 200 && r.body.onHand === 3 ? r.body : undefined;
     }, { timeoutMs: 30_000 });
     expect(row).toMatchObject({ storeId: 'tls1', sku: 'T-1', onHand: 3, online: true });
+
+    // The catalog document reaches the agent over wss://…/yjs/catalog with the same --hub-ca.
+    const admin = (await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'admin'])).key;
+    expect((await httpsGet(`${hubUrl}/catalog/T-1`, admin, 'PUT', { name: 'Tested over TLS' })).status).toBe(200);
+    const item = await waitFor('the catalog item at the agent over wss', async () => {
+      const r = (await (await fetch(`${a.url}/catalog`)).json()) as { items: { sku: string; name: string }[] };
+      return r.items.find((i) => i.sku === 'T-1' && i.name === 'Tested over TLS');
+    }, { timeoutMs: 30_000 });
+    expect(item).toBeDefined();
+    // and the agent is present there (awareness), under the store of its token.
+    const presence = await httpsGet(`${hubUrl}/presence`, key);
+    expect(presence.body.stores).toEqual([expect.objectContaining({ storeId: 'tls1', agents: [expect.objectContaining({ docs: ['catalog', 'settings:tls1'] })] })]);
   }, 90_000);
 });
