@@ -24,6 +24,7 @@ import { HubDocs } from './yjs/hub-docs.js';
 import { YjsServer } from './yjs/yjs-server.js';
 import { mountCatalogRoutes } from './http/catalog-routes.js';
 import { mountSettingsRoutes } from './http/settings-routes.js';
+import { targetDaysOf } from './yjs/store-settings.js';
 import { mountPresenceRoutes } from './dashboard/presence-routes.js';
 import { createGraphql } from './graphql/server.js';
 import { OversellMonitor } from './alerts/oversell.js';
@@ -269,7 +270,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
         auth,
         clock: Date.now,
       });
-      mountReplenishmentRoutes(a, { replenishment: storage.replenishment, views: storefront.views, auth: auth('read'), clock: opts.clock ?? Date.now });
+      mountReplenishmentRoutes(a, { replenishment: storage.replenishment, views: storefront.views, auth: auth('read'), clock: opts.clock ?? Date.now, targetDays: (s) => targetDaysOf(docs.loaded(settingsDocName(s))?.doc ?? null) });
     },
   });
   // One request listener and one upgrade routing, over TLS or not.

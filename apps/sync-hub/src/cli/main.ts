@@ -8,6 +8,7 @@ import type { ApiRole } from '../store/access-store.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import { openHubStorage } from '../store/sql-hub-storage.js';
 import { registerAllocationCommands } from './allocation-commands.js';
+import { registerDocumentCommands } from './document-commands.js';
 import { alertOptions, registerOpsCommands } from './ops-commands.js';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -190,6 +191,7 @@ keys.command('revoke <id>').action(async (id: string) => {
 
 registerAllocationCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
 registerOpsCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
+registerDocumentCommands(program, { withStorage, out, storeArg, fail: (code, message, exitCode) => new CliError(code, message, exitCode) });
 
 program
   .command('verify')

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { StoreId } from '@scoville/crdt-inventory';
+import { settingsDocName } from '@scoville/protocol/docs';
 import { newSecret } from '../auth/tokens.js';
 import type { HubOptions } from '../hub.js';
 import { DEFAULT_TARGET_DAYS, replenishmentTable, storeReplenishment } from '../replenishment/replenishment.js';
@@ -8,6 +9,7 @@ import { HubState } from '../state/hub-state.js';
 import type { HubStorage } from '../store/hub-storage.js';
 import { StockViews } from '../storefront/views.js';
 import { HubDocs } from '../yjs/hub-docs.js';
+import { targetDaysOf } from '../yjs/store-settings.js';
 
 export interface OpsCliDeps {
   withStorage: <T>(fn: (s: HubStorage) => Promise<T>) => Promise<T>;
@@ -101,8 +103,8 @@ export function registerOpsCommands(program: Command, deps: OpsCliDeps): void {
     .command('replenishment')
     .description('sales velocity (units/day over 1, 7, 28 days), days of cover and what to order per SKU of a store, runs out first first')
     .requiredOption('--store <id>', 'the store')
-    .option('--target-days <n>', 'days of cover to restock to', whole('--target-days', 1), DEFAULT_TARGET_DAYS)
-    .action(async (o: { store: string; targetDays: number }) => {
+    .option('--target-days <n>', `days of cover to restock to (default: the store's targetDays setting, else ${DEFAULT_TARGET_DAYS})`, whole('--target-days', 1))
+    .action(async (o: { store: string; targetDays?: number }) => {
       const store = deps.storeArg(o.store) as StoreId;
       const r = await deps.withStorage(async (s) => {
         // The same numbers as GET /replenishment: stock from the stored state, safety stock from the documents.
@@ -112,7 +114,7 @@ export function registerOpsCommands(program: Command, deps: OpsCliDeps): void {
         await docs.start();
         try {
           const views = new StockViews({ state, isOnline: () => false, clock: Date.now, safetyStock: (st, sku) => docs.safetyStock(st, sku) });
-          return await storeReplenishment(store, { replenishment: s.replenishment, stock: (st) => views.skusOf(st).map((sku) => views.storeStock(st, sku)), now: Date.now() }, o.targetDays);
+          return await storeReplenishment(store, { replenishment: s.replenishment, stock: (st) => views.skusOf(st).map((sku) => views.storeStock(st, sku)), now: Date.now() }, o.targetDays ?? targetDaysOf(docs.loaded(settingsDocName(store))?.doc ?? null) ?? DEFAULT_TARGET_DAYS);
         } finally {
           await docs.close();
         }

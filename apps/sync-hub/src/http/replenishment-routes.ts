@@ -9,8 +9,14 @@ import { documentRoute, errorBody } from './route-docs.js';
 
 export const MAX_TARGET_DAYS = 365;
 
-/** `GET /replenishment?storeId=&targetDays=` (read key): what runs out first at a store, and what to order. */
-export function mountReplenishmentRoutes(app: Hono, deps: { replenishment: ReplenishmentStore; views: StockViews; auth: MiddlewareHandler; clock: () => number }): void {
+/**
+ * `GET /replenishment?storeId=&targetDays=` (read key): what runs out first at a store, and what to
+ * order; without `targetDays`, the store's `targetDays` setting (its settings document), else the default.
+ */
+export function mountReplenishmentRoutes(
+  app: Hono,
+  deps: { replenishment: ReplenishmentStore; views: StockViews; auth: MiddlewareHandler; clock: () => number; targetDays?: (store: StoreId) => number | null },
+): void {
   documentRoute(app, {
     method: 'get',
     path: '/replenishment',
@@ -18,7 +24,7 @@ export function mountReplenishmentRoutes(app: Hono, deps: { replenishment: Reple
     summary: 'sales velocity (units/day over 1, 7, 28 days), days of cover and a suggested restock per SKU of a store, runs out first first',
     query: {
       storeId: { schema: z.string(), required: true },
-      targetDays: { schema: z.number().int().min(1).max(MAX_TARGET_DAYS), description: `days of cover to restock to (default ${DEFAULT_TARGET_DAYS})` },
+      targetDays: { schema: z.number().int().min(1).max(MAX_TARGET_DAYS), description: `days of cover to restock to (default: the store's targetDays setting, else ${DEFAULT_TARGET_DAYS})` },
     },
     responses: { 200: { description: '`{storeId, targetDays, asOf, lines}`' }, 400: { description: 'a bad parameter', schema: errorBody } },
   });
@@ -32,7 +38,7 @@ export function mountReplenishmentRoutes(app: Hono, deps: { replenishment: Reple
     const r = await storeReplenishment(
       store as StoreId,
       { replenishment: deps.replenishment, stock: (s) => deps.views.skusOf(s).map((sku) => deps.views.storeStock(s, sku)), now: deps.clock() },
-      target === undefined ? DEFAULT_TARGET_DAYS : Number(target),
+      target === undefined ? (deps.targetDays?.(store as StoreId) ?? DEFAULT_TARGET_DAYS) : Number(target),
     );
     c.header('Cache-Control', 'no-cache');
     return c.json(r);

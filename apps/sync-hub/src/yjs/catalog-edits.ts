@@ -55,9 +55,10 @@ export class CatalogImportError extends Error {
   readonly code = 'invalid_csv';
   constructor(
     readonly row: number | null,
-    message: string,
+    /** What is wrong, without the line. */
+    readonly reason: string,
   ) {
-    super(row === null ? message : `line ${row}: ${message}`);
+    super(row === null ? reason : `line ${row}: ${reason}`);
   }
 }
 
