@@ -131,6 +131,11 @@ describe('roles on every route', () => {
       { method: 'GET', path: '/stream?storeId=s1', need: 'read' },
       { method: 'GET', path: '/dashboard/state', need: 'read' },
       { method: 'GET', path: '/dashboard/events', need: 'read' },
+      { method: 'GET', path: '/presence', need: 'read' },
+      { method: 'GET', path: '/presence/events', need: 'read' },
+      { method: 'GET', path: '/stores/s1/settings', need: 'read' },
+      { method: 'PUT', path: '/stores/s1/settings', need: 'admin', body: { notes: 'matrix' } },
+      { method: 'PUT', path: '/catalog/A', need: 'admin', body: { name: 'Matrix item' } },
       { method: 'POST', path: '/reservations', need: 'reserve', body: { idempotencyKey: 'm-hold', storeId: 's1', lines: [{ sku: 'A', qty: 1 }] } },
       { method: 'GET', path: `/reservations/${id}`, need: 'reserve' },
       // a well-formed id that does not exist: the role is checked before the lookup
