@@ -9,12 +9,18 @@
  * - `POST /catalog/import` and `sync-hub catalog import`: one bad row refuses
  *   the whole file with its line number and changes nothing; a good file is
  *   one edit that reaches the agent; a CLI edit reaches the running hub (NOTIFY);
- * - `PUT /catalog/:sku` with a body that is not JSON: 400 `bad_json`.
+ * - `PUT /catalog/:sku` with a body that is not JSON: 400 `bad_json`;
+ * - presence (`GET /presence`): an agent under the store of its token, with
+ *   the terminals it announces; a link that claims another store in its
+ *   awareness state is still listed under its own token's store.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { WebsocketProvider } from 'y-websocket';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { createAgent, killAllAgents, removeTempDirs, startAgent, type StoreAgent } from '../sync/helpers/agents.js';
 import { addReadKey, addStore, hubCli, killAllHubs, spawnHub, type SpawnedHub } from '../sync/helpers/hub.js';
@@ -26,6 +32,7 @@ let agent: StoreAgent;
 let admin: string;
 let read: string;
 let dir: string;
+let whToken: string;
 
 async function call(method: string, path: string, key: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any }> {
   const res = await fetch(`${hub.url}${path}`, {
@@ -54,7 +61,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = mkdtempSync(join(tmpdir(), 'scoville-hq-'));
   const token = await addStore(db.url, 'brooklyn');
-  await addStore(db.url, 'wh-east');
+  whToken = await addStore(db.url, 'wh-east');
   admin = (await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'admin'])).key;
   read = await addReadKey(db.url);
   hub = await spawnHub({ databaseUrl: db.url, replica: 'hub-hq' });
@@ -171,5 +178,34 @@ describe('store settings', () => {
     await waitFor('the catalog safety stock at the agent again', async () => (await agentItem('HSS-001'))?.safetyStock === 1, { timeoutMs: 20_000 });
     expect(await hubCli(db.url, ['settings', 'get', 'brooklyn'])).toEqual((await call('GET', '/stores/brooklyn/settings', read)).body);
     expect(await hubCli(db.url, ['settings', 'set', 'wh-east', '--body', '{"notes":"Forklift on site"}'])).toMatchObject({ storeId: 'wh-east', notes: 'Forklift on site' });
+  });
+});
+
+describe('presence', () => {
+  it("lists each agent under its token's store with the terminals it announces, whatever its awareness state claims", async () => {
+    expect((await fetch(`${agent.url}/restocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idempotencyKey: 'p-1', lines: [{ sku: 'P-1', qty: 1 }], terminal: 'till-7', allowNew: true }) })).status).toBe(201);
+    const brooklyn = await waitFor('the till in presence', async () => {
+      const p = (await call('GET', '/presence', read)).body as { stores: { storeId: string; agents: { replica: string; terminals: string[]; docs: string[] }[] }[] };
+      const b = p.stores.find((x) => x.storeId === 'brooklyn');
+      return b?.agents[0]?.terminals.includes('till-7') ? b : undefined;
+    });
+    expect(brooklyn.agents).toEqual([expect.objectContaining({ terminals: ['till-7'], docs: ['catalog', 'settings:brooklyn'], url: agent.url })]);
+
+    // A program with wh-east's token that claims to be brooklyn's till: listed under wh-east.
+    const doc = new Y.Doc();
+    const liar = new WebsocketProvider(`${hub.url.replace('http:', 'ws:')}/yjs`, 'catalog', doc, { params: { token: whToken }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true });
+    liar.awareness.setLocalState({ store: 'brooklyn', replica: 'brooklyn.fake', terminals: ['till-666'] });
+    try {
+      const p = await waitFor('the liar in presence', async () => {
+        const b = (await call('GET', '/presence', read)).body as { stores: { storeId: string; agents: { replica: string; terminals: string[] }[] }[] };
+        return b.stores.some((x) => x.storeId === 'wh-east') ? b : undefined;
+      });
+      expect(p.stores.find((x) => x.storeId === 'wh-east')!.agents).toEqual([expect.objectContaining({ replica: 'brooklyn.fake', terminals: ['till-666'] })]);
+      expect(p.stores.find((x) => x.storeId === 'brooklyn')!.agents.map((a) => a.replica)).not.toContain('brooklyn.fake');
+    } finally {
+      liar.destroy();
+      doc.destroy();
+    }
+    await waitFor('the liar gone from presence', async () => !((await call('GET', '/presence', read)).body.stores as { storeId: string }[]).some((x) => x.storeId === 'wh-east'));
   });
 });
