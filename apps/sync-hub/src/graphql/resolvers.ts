@@ -6,7 +6,7 @@ import type { SellAnswer, SellingService } from '../selling/selling-service.js';
 import type { ApiRole } from '../store/access-store.js';
 import type { FeedEvent, FeedFilter, StorefrontFeed } from '../storefront/feed.js';
 import { DEFAULT_LOW_STOCK, DEFAULT_PAGE, MAX_PAGE, cursorOf, pageOfSkus, skuOfCursor } from '../storefront/read-routes.js';
-import { MAX_CLIENT_BUFFER, open } from '../storefront/stream-route.js';
+import { MAX_CLIENT_BUFFER, open } from '../storefront/feed.js';
 import type { StockViews, StoreStock } from '../storefront/views.js';
 
 /** Per request (HTTP) or per operation (WebSocket): the caller's key, checked lazily per role. */

@@ -55,6 +55,9 @@ export class StorefrontFeed {
   private readonly ring: (FeedEvent | undefined)[];
   private next = 1;
   private readonly subscribers = new Set<Subscriber>();
+  /** Fan-out index: an event of one SKU reaches the subscribers of every SKU and those watching it, not all. */
+  private readonly anySku = new Set<Subscriber>();
+  private readonly bySku = new Map<string, Set<Subscriber>>();
   readonly stats: FeedStats = { subscribers: 0, published: 0, dropped: 0 };
   private readonly off: () => void;
 
@@ -78,9 +81,14 @@ export class StorefrontFeed {
     const e: FeedEvent = { id: `${this.epoch}.${n}`, type, storeId, sku, data };
     this.ring[n % this.ring.length] = e;
     this.stats.published++;
-    for (const s of this.subscribers) {
-      if (!matches(s.filter, e)) continue;
-      if (!s.deliver(e)) this.dropSlow(s);
+    const reach = (s: Subscriber) => {
+      if (matches(s.filter, e) && !s.deliver(e)) this.dropSlow(s);
+    };
+    if (sku === null) for (const s of this.subscribers) reach(s);
+    else {
+      for (const s of this.anySku) reach(s);
+      const watching = this.bySku.get(sku);
+      if (watching !== undefined) for (const s of watching) reach(s);
     }
     return e;
   }
@@ -92,16 +100,32 @@ export class StorefrontFeed {
 
   subscribe(s: Subscriber): () => void {
     this.subscribers.add(s);
+    if (s.filter.skus === null) this.anySku.add(s);
+    else
+      for (const sku of s.filter.skus) {
+        let set = this.bySku.get(sku);
+        if (set === undefined) this.bySku.set(sku, (set = new Set()));
+        set.add(s);
+      }
     this.stats.subscribers = this.subscribers.size;
-    return () => {
-      this.subscribers.delete(s);
-      this.stats.subscribers = this.subscribers.size;
-    };
+    return () => this.remove(s);
+  }
+
+  private remove(s: Subscriber): boolean {
+    if (!this.subscribers.delete(s)) return false;
+    if (s.filter.skus === null) this.anySku.delete(s);
+    else
+      for (const sku of s.filter.skus) {
+        const set = this.bySku.get(sku);
+        set?.delete(s);
+        if (set?.size === 0) this.bySku.delete(sku);
+      }
+    this.stats.subscribers = this.subscribers.size;
+    return true;
   }
 
   private dropSlow(s: Subscriber): void {
-    this.subscribers.delete(s);
-    this.stats.subscribers = this.subscribers.size;
+    if (!this.remove(s)) return;
     this.stats.dropped++;
     s.drop('slow_consumer');
   }
@@ -143,8 +167,10 @@ export class StorefrontFeed {
 
   close(): void {
     this.off();
-    for (const s of this.subscribers) s.drop('going_away');
-    this.subscribers.clear();
+    for (const s of [...this.subscribers]) {
+      this.remove(s);
+      s.drop('going_away');
+    }
   }
 }
 
@@ -174,3 +200,36 @@ export function parseFilter(skus: readonly string[], storeId: string | undefined
   }
   return { skus: skus.length > 0 ? new Set(skus) : null, storeId: storeId ?? null, types: t };
 }
+
+/** Events queued for one (GraphQL) client before it counts as too slow and is dropped. */
+export const MAX_CLIENT_BUFFER = 1_000;
+export const HEARTBEAT_MS = 15_000;
+/** Items per snapshot message. */
+const SNAPSHOT_CHUNK = 1_000;
+
+export interface Opening {
+  /** Events to send first (a resume), or null: send a snapshot. */
+  missed: FeedEvent[] | null;
+  /** Why a snapshot is sent although the client asked to resume. */
+  reset: string | null;
+  snapshotId: string;
+}
+
+/**
+ * Subscribes and decides, in one synchronous step, what the client gets
+ * first: the events after its last id (nothing lost, nothing twice), or a
+ * fresh snapshot as of `snapshotId`. Events published later go to `deliver`.
+ */
+export function open(feed: StorefrontFeed, filter: FeedFilter, lastId: string | null, deliver: (e: FeedEvent) => boolean, drop: (reason: string) => void) {
+  const unsubscribe = feed.subscribe({ filter, deliver, drop });
+  const missed = lastId !== null ? feed.since(lastId, filter) : null;
+  const reset = lastId !== null && missed === null ? 'the last event id is older than this hub remembers (or from another hub process): this is a fresh snapshot' : null;
+  return { unsubscribe, opening: { missed, reset, snapshotId: feed.lastId } satisfies Opening };
+}
+
+export function chunks<T>(items: readonly T[], size = SNAPSHOT_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out.length > 0 ? out : [[]];
+}
+

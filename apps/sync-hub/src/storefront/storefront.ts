@@ -6,6 +6,7 @@ import type { AccessStore } from '../store/access-store.js';
 import type { SyncServer } from '../sync/sync-server.js';
 import { StorefrontFeed } from './feed.js';
 import { mountReadRoutes } from './read-routes.js';
+import { SseClients } from './sse-clients.js';
 import { mountStreamRoute } from './stream-route.js';
 import { StockViews } from './views.js';
 import { WsFeed } from './ws-feed.js';
@@ -27,6 +28,7 @@ export interface StorefrontOptions {
 export function createStorefront(opts: StorefrontOptions) {
   const views = new StockViews({ state: opts.state, isOnline: (s) => opts.sync.isOnline(s), clock: opts.clock, safetyStock: opts.safetyStock });
   const feed = new StorefrontFeed(opts.state, views);
+  const sse = new SseClients(feed);
   const offPresence = opts.sync.onPresence((store, online) => feed.storeOnline(store, online));
   const ws = new WsFeed(feed, async (hash) => {
     const rec = await opts.access.apiKeyForHash(hash);
@@ -54,15 +56,16 @@ export function createStorefront(opts: StorefrontOptions) {
     },
     mount(app: Hono, auth: (need: 'read', allowQuery?: boolean) => MiddlewareHandler): void {
       mountReadRoutes(app, { views, auth: auth('read'), storeExists, clock: opts.clock, cacheControl: opts.cacheControl, lowStockThreshold: opts.lowStockThreshold });
-      mountStreamRoute(app, { feed, auth: auth('read', true) });
+      mountStreamRoute(app, { clients: sse, auth: auth('read', true) });
     },
     /** Feed subscribers (SSE), events published, slow clients dropped, WebSocket clients. */
     stats(): Record<string, number> {
-      return { ...feed.stats, wsClients: ws.clients };
+      return { ...feed.stats, sseClients: sse.size, wsClients: ws.clients };
     },
     async close(): Promise<void> {
       offPresence();
       feed.close();
+      sse.close();
       await ws.close();
     },
   };

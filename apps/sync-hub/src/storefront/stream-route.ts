@@ -1,16 +1,11 @@
 import { isValidId, isValidStoreId } from '@scoville/crdt-inventory';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { errorResponse } from '../http/errors.js';
 import { documentRoute, errorBody } from '../http/route-docs.js';
-import { parseFilter, type FeedEvent, type FeedFilter, type StorefrontFeed } from './feed.js';
-
-/** Events queued for one client before it counts as too slow and is dropped. */
-export const MAX_CLIENT_BUFFER = 1_000;
-export const HEARTBEAT_MS = 15_000;
-/** Items per snapshot message. */
-const SNAPSHOT_CHUNK = 1_000;
+import { parseFilter, type FeedFilter } from './feed.js';
+import { nodeSink, type SseClients } from './sse-clients.js';
 
 /** Parses the feed's query filter; a Response is a 400. */
 export function feedFilter(c: Context): FeedFilter | Response {
@@ -22,30 +17,21 @@ export function feedFilter(c: Context): FeedFilter | Response {
   return typeof f === 'string' ? errorResponse(c, 400, 'invalid_request', f) : f;
 }
 
-export interface Opening {
-  /** Events to send first (a resume), or null: send a snapshot. */
-  missed: FeedEvent[] | null;
-  /** Why a snapshot is sent although the client asked to resume. */
-  reset: string | null;
-  snapshotId: string;
-}
-
 /**
- * Subscribes and decides, in one synchronous step, what the client gets
- * first: the events after its last id (nothing lost, nothing twice), or a
- * fresh snapshot as of `snapshotId`. Events published later are queued.
+ * Tells @hono/node-server that the route wrote its response itself. Its
+ * `x-hono-already-sent` check (2.1.9) runs only for responses it did not
+ * build with its own light Response class: that class (the global Response
+ * once the server runs) keeps a body-less response in a cache that bypasses
+ * the check and writes a second head. Touching `body` turns the cache into a
+ * real Response; dropping the prepared `c.res` first keeps hono from merging
+ * its headers into (and so rebuilding) the one set.
  */
-export function open(feed: StorefrontFeed, filter: FeedFilter, lastId: string | null, deliver: (e: FeedEvent) => boolean, drop: (reason: string) => void) {
-  const unsubscribe = feed.subscribe({ filter, deliver, drop });
-  const missed = lastId !== null ? feed.since(lastId, filter) : null;
-  const reset = lastId !== null && missed === null ? 'the last event id is older than this hub remembers (or from another hub process): this is a fresh snapshot' : null;
-  return { unsubscribe, opening: { missed, reset, snapshotId: feed.lastId } satisfies Opening };
-}
-
-export function chunks<T>(items: readonly T[], size = SNAPSHOT_CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out.length > 0 ? out : [[]];
+function alreadySent(c: Context): Response {
+  const r = new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
+  void r.body;
+  c.res = undefined;
+  c.res = r;
+  return r;
 }
 
 /**
@@ -55,7 +41,7 @@ export function chunks<T>(items: readonly T[], size = SNAPSHOT_CHUNK): T[][] {
  * `?lastEventId=`). A heartbeat comment every 15 s keeps proxies from
  * closing an idle stream.
  */
-export function mountStreamRoute(app: Hono, deps: { feed: StorefrontFeed; auth: MiddlewareHandler }): void {
+export function mountStreamRoute(app: Hono, deps: { clients: SseClients; auth: MiddlewareHandler }): void {
   documentRoute(app, {
     method: 'get',
     path: '/stream',
@@ -74,69 +60,11 @@ export function mountStreamRoute(app: Hono, deps: { feed: StorefrontFeed; auth: 
     const filter = feedFilter(c);
     if (filter instanceof Response) return filter;
     const lastId = c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? null;
-    return streamSSE(c, async (stream) => {
-      const queue: FeedEvent[] = [];
-      let wake: (() => void) | null = null;
-      let dropped: string | null = null;
-      const { unsubscribe, opening } = open(
-        deps.feed,
-        filter,
-        lastId,
-        (e) => {
-          if (queue.length >= MAX_CLIENT_BUFFER) return false;
-          queue.push(e);
-          wake?.();
-          return true;
-        },
-        (reason) => {
-          dropped = reason;
-          wake?.();
-        },
-      );
-      stream.onAbort(() => {
-        unsubscribe();
-        wake?.();
-      });
-      try {
-        if (opening.missed !== null) {
-          for (const e of opening.missed) await stream.writeSSE({ id: e.id, event: e.type, data: JSON.stringify(e.data) });
-        } else {
-          const parts = chunks(deps.feed.snapshot(filter));
-          for (let i = 0; i < parts.length; i++) {
-            const final = i === parts.length - 1;
-            await stream.writeSSE({
-              ...(final ? { id: opening.snapshotId } : {}),
-              event: 'snapshot',
-              data: JSON.stringify({ items: parts[i], final, reset: opening.reset !== null, ...(opening.reset ? { reason: opening.reset } : {}) }),
-            });
-          }
-        }
-        let lastWrite = Date.now();
-        while (!stream.aborted && dropped === null) {
-          if (queue.length === 0) {
-            await new Promise<void>((r) => {
-              wake = r;
-              setTimeout(r, Math.max(10, HEARTBEAT_MS - (Date.now() - lastWrite))).unref();
-            });
-            wake = null;
-          }
-          if (stream.aborted || dropped !== null) break;
-          if (queue.length === 0) {
-            if (Date.now() - lastWrite >= HEARTBEAT_MS) {
-              await stream.write(': heartbeat\n\n');
-              lastWrite = Date.now();
-            }
-            continue;
-          }
-          for (const e of queue.splice(0)) await stream.writeSSE({ id: e.id, event: e.type, data: JSON.stringify(e.data) });
-          lastWrite = Date.now();
-        }
-        if (dropped !== null && !stream.aborted) {
-          await stream.writeSSE({ event: 'error', data: JSON.stringify({ code: dropped, message: 'this client fell too far behind and was dropped; reconnect with Last-Event-ID' }) }).catch(() => undefined);
-        }
-      } finally {
-        unsubscribe();
-      }
-    });
+    const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    // Written straight onto node's response: an idle client then costs its socket and a closure.
+    if (res === undefined) return errorResponse(c, 501, 'not_supported', 'the event stream needs the hub\'s node HTTP server');
+    // The head carries what the middlewares prepared (request id, CORS).
+    deps.clients.serve(nodeSink(res, c.res.headers), filter, lastId);
+    return alreadySent(c);
   });
 }

@@ -3,8 +3,7 @@ import type { Duplex } from 'node:stream';
 import { isValidId, isValidStoreId } from '@scoville/crdt-inventory';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearer, hashSecret } from '../auth/tokens.js';
-import { parseFilter, type FeedEvent, type StorefrontFeed } from './feed.js';
-import { chunks, HEARTBEAT_MS, MAX_CLIENT_BUFFER, open } from './stream-route.js';
+import { chunks, HEARTBEAT_MS, MAX_CLIENT_BUFFER, open, parseFilter, type FeedEvent, type StorefrontFeed } from './feed.js';
 
 /** Bytes a client may leave unread in its socket before it is dropped. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
