@@ -129,8 +129,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
   // A revoke or token rotation by the CLI (another process): drop cached keys, close dead links now.
   const unlistenAccess = await storage.notices.listen(ACCESS_CHANGED, () => access.revokedElsewhere?.());
   const state = new HubState();
-  const loaded = await inventory.loadState();
-  state.apply(loaded.delta);
+  const loaded = await inventory.loadState((page) => state.apply(page));
   // Oversell alerts: touched counters checked after every committed change (own or another process's).
   // The storefront (created below) pushes alerts on its feed.
   let pushAlert: (type: 'alert', store: StoreId, sku: Sku, data: unknown) => void = () => undefined;

@@ -266,8 +266,7 @@ export class OpsAlerts {
 
   /** Across stores: available summed; the low-stock threshold is the sum of the stores' thresholds. */
   private async checkAggregate(sku: Sku): Promise<void> {
-    const s = this.deps.state.state;
-    const stores = s.storeIds().filter((st) => s.counter(st, sku) !== undefined);
+    const stores = this.deps.state.storesOf(sku);
     let available = 0;
     let threshold: number | null = null;
     for (const st of stores) {

@@ -57,8 +57,12 @@ export interface LoadedHubState {
 }
 
 export interface InventoryStore {
-  /** The whole merged state (startup). Entries whose values are all zero are not stored. */
-  loadState(): Promise<LoadedHubState>;
+  /**
+   * The whole merged state (startup). Entries whose values are all zero are not stored.
+   * With `onPage`, the state is handed over in pages as it is read (in the same snapshot)
+   * and the returned delta is empty: the caller never holds the whole state twice.
+   */
+  loadState(onPage?: (page: Delta) => void): Promise<LoadedHubState>;
   commit(items: readonly CommitItem[]): Promise<CommitResult>;
   /** Entries changed by commits with change id > `changeId` (other processes' writes). */
   changesSince(changeId: number): Promise<LoadedHubState>;

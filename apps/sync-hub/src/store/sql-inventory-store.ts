@@ -84,6 +84,33 @@ const MAX_CHANGE_ID = `
     (SELECT max(change_id) FROM transfers),
     (SELECT max(change_id) FROM reservations)), 0) AS id`;
 
+/**
+ * A keyset page of counter entries (after ($2, $3, $4) in primary-key order)
+ * as one text value: `store sku replica p n` per entry, all space-separated
+ * (ids never contain a space, see isValidId), in no particular order.
+ */
+const COUNTER_PAGE = (after: boolean): string => `
+  SELECT string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ') AS page
+  FROM (SELECT store_id, sku, replica_id, p, n FROM counter_entries
+        ${after ? 'WHERE (store_id, sku, replica_id) > ($2, $3, $4)' : ''}
+        ORDER BY store_id, sku, replica_id LIMIT $1) AS x`;
+
+/**
+ * COUNTER_PAGE's text as entries, and the page's greatest key (the next page
+ * starts after it). Ids are ASCII, so JS string order is the "C" collation's.
+ */
+function decodeCounterPage(text: string): { entries: CounterEntry[]; last: [string, string, string] } {
+  const f = text.split(' ');
+  if (f.length % 5 !== 0) throw new Error(`a counter page of ${f.length} fields, not entries of 5: an id with a space in counter_entries?`);
+  const entries = new Array<CounterEntry>(f.length / 5);
+  let m = 0;
+  for (let i = 0; i < f.length; i += 5) {
+    entries[i / 5] = { store: f[i] as StoreId, sku: f[i + 1] as CounterEntry['sku'], replica: f[i + 2] as ReplicaId, p: Number(f[i + 3]), n: Number(f[i + 4]) };
+    if (f[i]! > f[m]! || (f[i] === f[m] && (f[i + 1]! > f[m + 1]! || (f[i + 1] === f[m + 1] && f[i + 2]! > f[m + 2]!)))) m = i;
+  }
+  return { entries, last: [f[m]!, f[m + 1]!, f[m + 2]!] };
+}
+
 interface CounterRow {
   store_id: string;
   sku: string;
@@ -323,30 +350,34 @@ export class SqlInventoryStore implements InventoryStore {
 
   // ---------------------------------------------------------------- reads of the state
 
-  async loadState(): Promise<LoadedHubState> {
+  async loadState(onPage?: (page: Delta) => void): Promise<LoadedHubState> {
     return this.snapshot(async (tx) => {
-      const delta: Delta = { entries: [], transfers: [], reservations: [] };
+      const all: Delta = { entries: [], transfers: [], reservations: [] };
+      // With onPage each page is folded in by the caller as soon as it is read, so
+      // its rows die young: no second copy of the whole state (rows + delta) at the peak.
+      const take =
+        onPage ??
+        ((page: Delta): void => {
+          for (const e of page.entries) all.entries.push(e);
+          for (const t of page.transfers) all.transfers.push(t);
+          for (const r of page.reservations) all.reservations.push(r);
+        });
+      await this.counterPages(tx, (entries) => take({ entries, transfers: [], reservations: [] }));
       // Keyset pages in primary-key order: bounded result sets however many rows.
-      await this.pages<CounterRow>(
-        tx,
-        'SELECT store_id, sku, replica_id, p, n, change_id FROM counter_entries',
-        ['store_id', 'sku', 'replica_id'],
-        (r) => delta.entries.push(toCounter(r)),
-      );
       await this.pages<TransferRow>(
         tx,
         'SELECT store_id, sku, from_replica, to_replica, amount, change_id FROM transfers',
         ['store_id', 'sku', 'from_replica', 'to_replica'],
-        (r) => delta.transfers.push(toTransfer(r)),
+        (rows) => take({ entries: [], transfers: rows.map(toTransfer), reservations: [] }),
       );
       await this.pages<ReservationRow>(
         tx,
         'SELECT store_id, id, sku, owner, qty, expires_at, status, change_id FROM reservations',
         ['store_id', 'owner', 'id'],
-        (r) => delta.reservations.push(toReservation(r)),
+        (rows) => take({ entries: [], transfers: [], reservations: rows.map(toReservation) }),
       );
       const [max] = await tx.query<{ id: number }>(MAX_CHANGE_ID);
-      return { delta, changeId: max?.id ?? 0 };
+      return { delta: all, changeId: max?.id ?? 0 };
     });
   }
 
@@ -393,12 +424,36 @@ export class SqlInventoryStore implements InventoryStore {
     });
   }
 
-  private async pages<R extends object>(tx: SqlTx, select: string, key: readonly (keyof R & string)[], each: (row: R) => void): Promise<void> {
+  /**
+   * Every counter entry, in keyset pages of `pageRows`, each page ONE text
+   * value (COUNTER_PAGE): decoding a million counters' rows field by field was
+   * most of the hub's start-up (bench/scale.ts). The next page is read by
+   * Postgres while `each` folds in the current one.
+   */
+  private async counterPages(tx: SqlTx, each: (entries: CounterEntry[]) => void): Promise<void> {
+    let pending = tx.query<{ page: string | null }>(COUNTER_PAGE(false), [this.pageRows]);
+    for (;;) {
+      const [row] = await pending;
+      if (row?.page == null) return;
+      const { entries, last } = decodeCounterPage(row.page);
+      const more = entries.length >= this.pageRows;
+      if (more) pending = tx.query<{ page: string | null }>(COUNTER_PAGE(true), [this.pageRows, ...last]);
+      try {
+        each(entries);
+      } catch (e) {
+        if (more) await pending.catch(() => undefined);
+        throw e;
+      }
+      if (!more) return;
+    }
+  }
+
+  private async pages<R extends object>(tx: SqlTx, select: string, key: readonly (keyof R & string)[], each: (rows: R[]) => void): Promise<void> {
     const order = key.join(', ');
     const next = `${select} WHERE (${order}) > (${key.map((_, i) => `$${i + 1}`).join(', ')}) ORDER BY ${order} LIMIT $${key.length + 1}`;
     let rows = await tx.query<R>(`${select} ORDER BY ${order} LIMIT $1`, [this.pageRows]);
     for (;;) {
-      for (const r of rows) each(r);
+      if (rows.length > 0) each(rows);
       const last = rows[rows.length - 1];
       if (rows.length < this.pageRows || last === undefined) return;
       rows = await tx.query<R>(next, [...key.map((k) => last[k]), this.pageRows]);
