@@ -1,7 +1,9 @@
 /**
  * `npm start` keeps working: the demo starts a hub on PGlite, three stores
  * that sync to it, and the dashboard; sales made at a store's POS API reach
- * the hub's aggregate. Runs the real script as a child process.
+ * the hub's aggregate; the simulated web shop holds carts online and pays
+ * for or releases them (the hub's hold counters move); the catalog came from
+ * HQ's CSV import. Runs the real script as a child process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,7 +75,24 @@ it('starts the hub, three syncing stores and the dashboard', async () => {
   expect((await fetch(`${hub}/dashboard`, { redirect: 'manual' })).headers.get('location')).toBe('/');
   expect((await fetch(`${hub}/dashboard/state?key=${encodeURIComponent(key)}`)).status).toBe(200);
   expect((await fetch(`${hub}/dashboard/state`)).status).toBe(401);
-}, 90_000);
+
+  // The catalog came from HQ's CSV import, with names.
+  const catalog = (await (await fetch(`${hub}/catalog`, { headers: { authorization: `Bearer ${key}` } })).json()) as { items: { sku: string; name: string }[] };
+  expect(catalog.items.find((i) => i.sku === 'HSS-004')?.name).toBe('Carolina Reaper Extract 50ml');
+  // Online holds through the hub's REST API: created, then paid for or released.
+  const holds = async () => {
+    const text = await (await fetch(`${hub}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+    const n = (outcome: string) => Number(new RegExp(`scoville_hub_holds_total\\{outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    return { created: n('created'), settled: n('committed') + n('released') };
+  };
+  let h = await holds();
+  for (let i = 0; i < 200 && (h.created === 0 || h.settled === 0); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    h = await holds();
+  }
+  expect(h.created).toBeGreaterThan(0);
+  expect(h.settled).toBeGreaterThan(0);
+}, 120_000);
 
 it('with its port taken picks the next free one and says so; --stores scales the demo', async () => {
   const demoDir = mkdtempSync(join(tmpdir(), 'scoville-demo-more-'));

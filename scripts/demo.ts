@@ -2,7 +2,10 @@
  * `npm start`: the whole product on one machine. A hub on embedded Postgres
  * (PGlite; or PostgreSQL when DATABASE_URL is set), three demo stores (`npm start -- --stores 20`: twenty) each
  * running a real edge agent with its own SQLite file, a simulated POS
- * selling at every store, and the live dashboard.
+ * selling at every store from a few tills, a simulated web shop holding carts
+ * through the hub's REST API (reserve, then commit, release or let expire),
+ * and the live dashboard. HQ sets the catalog with a CSV import and gives
+ * each store an online allocation (30 % of its stock), through the admin API.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -61,6 +64,9 @@ const CATALOG = [
 interface Secrets {
   tokens: Record<string, string>;
   readKey: string;
+  /** HQ (catalog, allocation) and the simulated web shop (holds). */
+  adminKey?: string;
+  reserveKey?: string;
 }
 
 mkdirSync(ROOT, { recursive: true });
@@ -95,21 +101,46 @@ for (const s of STORES) {
     });
   }
 }
-if (!secrets.readKey || !(await hub.storage.access.apiKeyForHash(hashSecret(secrets.readKey)))) {
-  secrets.readKey = newSecret('sk');
-  await hub.storage.access.addApiKey(`demo-${randomUUID().slice(0, 8)}`, hashSecret(secrets.readKey), 'read', Date.now());
+/** The stored key of `role`, or a new one. */
+async function apiKey(have: string | undefined, role: 'read' | 'reserve' | 'admin'): Promise<string> {
+  if (have && (await hub.storage.access.apiKeyForHash(hashSecret(have)))?.revokedAt === null) return have;
+  const key = newSecret('sk');
+  await hub.storage.access.addApiKey(`demo-${role}-${randomUUID().slice(0, 8)}`, hashSecret(key), role, Date.now());
+  return key;
 }
+secrets.readKey = await apiKey(secrets.readKey, 'read');
+secrets.adminKey = await apiKey(secrets.adminKey, 'admin');
+secrets.reserveKey = await apiKey(secrets.reserveKey, 'reserve');
 writeFileSync(secretsFile, JSON.stringify(secrets, null, 2));
+const hubUrl = `http://127.0.0.1:${hub.port}`;
+
+/** A call to the hub's REST API with `key`; the status and the JSON answer. */
+async function hubCall(method: string, path: string, key: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${hubUrl}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': contentType } : {}) }, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+/** Refuses to go on when HQ's setup is refused: the demo would show nothing of it. */
+const must = async (what: string, r: Promise<{ status: number; body: unknown }>) => {
+  const { status, body } = await r;
+  if (status >= 300) throw new Error(`${what}: ${status} ${JSON.stringify(body)}`);
+};
+
+// HQ: the catalog as a CSV import (an edit of the shared catalog document every agent syncs)
+// and an online allocation per store (the web shop may promise 30 % of each store's stock).
+const csv = ['sku,name,price_cents,low_stock_threshold,safety_stock', ...CATALOG.map((c) => `${c.sku},${c.name},${c.priceCents},${c.lowStockThreshold},${c.safetyStock}`)].join('\n');
+await must('catalog import', hubCall('POST', '/catalog/import', secrets.adminKey, csv, 'text/csv'));
+for (const s of STORES) await must(`allocation of ${s}`, hubCall('PUT', `/stores/${s}/allocation`, secrets.adminKey, JSON.stringify({ default: { mode: 'share', share: 0.3 } })));
 
 const agents: RunningAgent[] = [];
 for (const s of STORES) {
   const dir = join(ROOT, 'agents', s);
   if (!existsSync(join(dir, 'agent.db'))) initAgent(dir, s);
   const agent = await startAgent({ dataDir: dir, port: 0, hub: { url: `ws://127.0.0.1:${hub.port}/sync`, token: secrets.tokens[s]! } });
-  agent.store.upsertCatalog(CATALOG.map((c) => ({ ...c, sku: sku(c.sku), updatedAt: Date.now() })));
-  agent.inventory.refreshCatalog();
   agents.push(agent);
 }
+// The catalog reaches each agent over its Yjs link (a second or so); the tills sell what it lists.
+for (let i = 0; i < 50 && !agents.every((a) => a.docs.synced()); i++) await new Promise((r) => setTimeout(r, 100));
 
 async function post(agent: RunningAgent, path: string, body: unknown): Promise<number> {
   const res = await fetch(`${agent.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -128,7 +159,7 @@ for (const agent of agents) {
   }
 }
 
-// A simulated POS at every store: a sale every 2 s or so per store, restocks when low.
+// A simulated POS at every store: a sale every 2 s or so per store from one of three tills, restocks when low.
 const pos = setInterval(() => {
   const agent = agents[Math.floor(Math.random() * agents.length)]!;
   const item = CATALOG[Math.floor(Math.random() * CATALOG.length)]!;
@@ -136,9 +167,32 @@ const pos = setInterval(() => {
   const body =
     stock.onHand <= 2
       ? { path: '/restocks', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 24 }], terminal: 'backoffice' } }
-      : { path: '/sales', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 1 + Math.floor(Math.random() * 2) }], terminal: 'till-1' } };
+      : { path: '/sales', body: { idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 1 + Math.floor(Math.random() * 2) }], terminal: `till-${1 + Math.floor(Math.random() * 3)}` } };
   post(agent, body.path, body.body).catch(() => {});
 }, Math.max(20, Math.round(2_100 / agents.length)));
+
+// A simulated web shop: a cart held through the hub every second or so (the hub picks the store),
+// then paid (70 %), abandoned (20 %) or left to expire after its 30 s (10 %), 3-15 s later.
+let openCarts = 0;
+const carts = setInterval(() => {
+  if (openCarts >= 25) return;
+  const item = CATALOG[Math.floor(Math.random() * CATALOG.length)]!;
+  const ask = JSON.stringify({ idempotencyKey: randomUUID(), lines: [{ sku: item.sku, qty: 1 + Math.floor(Math.random() * 2) }], ttlSeconds: 30 });
+  hubCall('POST', '/reservations', secrets.reserveKey!, ask)
+    .then(({ status, body }) => {
+      // 409 insufficient_stock: no store's online allocation covers the cart right now.
+      if (status !== 201) return;
+      openCarts++;
+      const fate = Math.random();
+      const later = setTimeout(() => {
+        openCarts--;
+        if (fate < 0.7) hubCall('POST', `/reservations/${body.id}/commit`, secrets.reserveKey!).catch(() => undefined);
+        else if (fate < 0.9) hubCall('DELETE', `/reservations/${body.id}`, secrets.reserveKey!).catch(() => undefined);
+      }, 3_000 + Math.random() * 12_000);
+      later.unref();
+    })
+    .catch(() => undefined);
+}, 1_100);
 
 // The page asks for the read key once and keeps it in the browser: it is not put in the URL.
 const dashboard = `http://127.0.0.1:${hub.port}/`;
@@ -147,7 +201,8 @@ process.stdout.write(
     '',
     'Scoville demo is running.',
     `  dashboard   ${dashboard}  (paste the read key when it asks: ${secrets.readKey})`,
-    `  hub API     http://127.0.0.1:${hub.port}  (read key: ${secrets.readKey})`,
+    `  hub API     ${hubUrl}  (read key: ${secrets.readKey}; admin key: ${secrets.adminKey})`,
+    `  web shop    holds carts at ${hubUrl}/reservations every second or so (reserve key: ${secrets.reserveKey})`,
     ...agents.map((a) => `  store ${a.inventory.identity.store.padEnd(9)} POS API ${a.url}  (edge-agent --data ${join(ROOT, 'agents', a.inventory.identity.store)} stock)`),
     `  database    ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(ROOT, 'hub')}`}`,
     `Ctrl-C stops everything; data stays in ${ROOT}.`,
@@ -160,6 +215,7 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   clearInterval(pos);
+  clearInterval(carts);
   for (const a of agents) await a.stop();
   await hub.stop();
   rmSync(pidFile, { force: true });

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
@@ -36,6 +37,12 @@ export interface StorePresence {
 }
 
 const MAX_TERMINALS = 64;
+
+/** True for an update that carries no change (no structs, no deletions). */
+function isEmptyUpdate(update: Uint8Array): boolean {
+  const { structs, ds } = Y.decodeUpdate(update);
+  return structs.length === 0 && ds.clients.size === 0;
+}
 /** A client-written string, bounded; null when it is not one. */
 const text = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v.slice(0, 200) : null);
 
@@ -220,7 +227,8 @@ export class YjsServer {
           syncProtocol.readSyncStep1(decoder, encoder, conn.doc.doc);
           this.send(conn, encoding.toUint8Array(encoder));
         } else if (!conn.grant.write) {
-          if (conn.dropped++ === 0) this.opts.log.warn('dropped updates of a read-only yjs link', { doc: conn.doc.name, who: conn.grant.who });
+          // A client answers our sync step 1 with what we lack, usually nothing: only a real write is worth a warning.
+          if (!isEmptyUpdate(decoding.readVarUint8Array(decoder)) && conn.dropped++ === 0) this.opts.log.warn('dropped updates of a read-only yjs link', { doc: conn.doc.name, who: conn.grant.who });
         } else {
           syncProtocol.readSyncStep2(decoder, conn.doc.doc, conn);
         }
