@@ -8,5 +8,7 @@ export default defineConfig({
     // Crash and sync tests start child processes and real databases; two
     // cores do not gain from more parallel files than this.
     maxWorkers: 2,
+    // The CLIs the tests start as child processes, bundled once per run.
+    globalSetup: ['scripts/test/prebuild-clis.ts'],
   },
 });

@@ -60,7 +60,8 @@ export async function runCliJson<T = unknown>(dataDir: string, args: readonly st
 
 function withoutScovilleVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) if (!k.startsWith('SCOVILLE_')) out[k] = v;
+  // SCOVILLE_TEST_PREBUILT_CLI (scripts/test/prebuild-clis.ts) only picks how the same sources load.
+  for (const [k, v] of Object.entries(env)) if (!k.startsWith('SCOVILLE_') || k === 'SCOVILLE_TEST_PREBUILT_CLI') out[k] = v;
   return out;
 }
 

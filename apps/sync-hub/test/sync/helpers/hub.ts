@@ -38,7 +38,8 @@ export function track(child: ChildProcess): void {
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('SCOVILLE_') || k === 'DATABASE_URL') continue;
+    // SCOVILLE_TEST_PREBUILT_CLI (scripts/test/prebuild-clis.ts) only picks how the same sources load.
+    if ((k.startsWith('SCOVILLE_') && k !== 'SCOVILLE_TEST_PREBUILT_CLI') || k === 'DATABASE_URL') continue;
     out[k] = v;
   }
   return { ...out, NO_COLOR: '1', ...extra };
