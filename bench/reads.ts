@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { log, report, type Figure } from './lib/figures.js';
 import { createBenchDatabase, registerStores, spawnHub, type BenchDatabase, type HubProcess } from './lib/hub-fixture.js';
 import { closedLoopGet, post, startServerChild, type GetLoadOptions, type GetLoadResult, type Server } from './lib/http-load.js';
+import { procCpuMs } from './lib/proc-cpu.js';
 import { percentile } from './lib/stats.js';
 
 const CONNECTIONS = Number(process.env.BENCH_READS_CONNECTIONS ?? 50);
@@ -138,6 +139,9 @@ const load = (o: GetLoadOptions) => (hasWrk ? runWrk(o) : runLoadChild(o));
 interface Case {
   name: string;
   url: string;
+  /** The serving process, for CPU time per request. */
+  pid: number;
+  cpuMs: number;
   headers: Record<string, string>;
   expect: string;
   runs: Measured[];
@@ -152,6 +156,8 @@ function summary(c: Case) {
   for (const r of c.runs) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
   return {
     perSecond: requests / (ms / 1000),
+    /** Server CPU µs per answered request (warmup included on both sides of the division). */
+    cpuUsPerRequest: (c.cpuMs * 1000) / c.runs.reduce((a, r) => a + r.requests * ((r.durationMs + WARMUP_MS) / r.durationMs), 0),
     p50: lat.length > 0 ? percentile(lat, 50) : hasWrk ? wrkP('p50') : NaN,
     p99: lat.length > 0 ? percentile(lat, 99) : hasWrk ? wrkP('p99') : NaN,
     statuses,
@@ -192,16 +198,19 @@ async function main(): Promise<void> {
     log(`hub ${hub.url} (db ${db.name}), bare node:http ${bare.url}; body ${Buffer.byteLength(body)} bytes, ETag ${etag}; ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s per case; load generator: ${hasWrk ? 'wrk' : 'closedLoopGet (node, raw sockets, child process)'}`);
 
     const cases: Case[] = [
-      { name: 'bare', url: bare.url, headers: {}, expect: '200', runs: [] },
-      { name: 'hub', url: hub.url, headers: auth, expect: '200', runs: [] },
-      { name: 'bare_304', url: bare.url, headers: { 'if-none-match': etag }, expect: '304', runs: [] },
-      { name: 'hub_304', url: hub.url, headers: { ...auth, 'if-none-match': etag }, expect: '304', runs: [] },
+      { name: 'bare', url: bare.url, pid: bare.pid!, cpuMs: 0, headers: {}, expect: '200', runs: [] },
+      { name: 'hub', url: hub.url, pid: hub.pid, cpuMs: 0, headers: auth, expect: '200', runs: [] },
+      { name: 'bare_304', url: bare.url, pid: bare.pid!, cpuMs: 0, headers: { 'if-none-match': etag }, expect: '304', runs: [] },
+      { name: 'hub_304', url: hub.url, pid: hub.pid, cpuMs: 0, headers: { ...auth, 'if-none-match': etag }, expect: '304', runs: [] },
     ];
     // A fresh hub's first seconds are JIT warmup (measured: 489 req/s in the first 5 s, 2,000-3,000 after): load every case once, unmeasured.
     for (const c of cases) await load({ url: c.url, path: PATH, headers: c.headers, connections: CONNECTIONS, warmupMs: 0, durationMs: HUB_WARMUP_S * 1000 });
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of cases) {
+        const cpu0 = procCpuMs(c.pid);
         const m = await load({ url: c.url, path: PATH, headers: c.headers, connections: CONNECTIONS, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000 });
+        // CPU over warmup + window, per request over the same span (the load generator counts both).
+        c.cpuMs += procCpuMs(c.pid) - cpu0;
         c.runs.push(m);
         const wrong = Object.entries(m.statuses).filter(([s]) => s !== c.expect);
         log(
@@ -227,6 +236,16 @@ async function main(): Promise<void> {
       { name: 'hub_304_p50_ms', value: sh3.p50, unit: 'ms' },
       { name: 'hub_304_p99_ms', value: sh3.p99, unit: 'ms' },
       { name: 'bare_304_per_s', value: sb3.perSecond, unit: 'req/s', note: `node:http answering 304 to the ETag; p50 ${sb3.p50.toFixed(2)} ms, p99 ${sb3.p99.toFixed(2)} ms` },
+      {
+        name: 'hub_cpu_us_per_read',
+        value: sh.cpuUsPerRequest,
+        unit: 'µs',
+        baseline: 'bare_cpu_us_per_read',
+        note: 'hub process CPU (user+sys, /proc) per answered GET: the figure the noise of a shared machine moves least',
+      },
+      { name: 'bare_cpu_us_per_read', value: sb.cpuUsPerRequest, unit: 'µs' },
+      { name: 'hub_cpu_us_per_304', value: sh3.cpuUsPerRequest, unit: 'µs', baseline: 'bare_cpu_us_per_304' },
+      { name: 'bare_cpu_us_per_304', value: sb3.cpuUsPerRequest, unit: 'µs' },
       { name: 'unexpected_statuses', value: bad.length, unit: 'cases', goal: { op: '<=', value: 0 }, ...(bad.length > 0 ? { note: bad.join('; ') } : {}) },
     ];
     report(figures);

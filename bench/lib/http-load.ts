@@ -8,6 +8,8 @@ import { request, type Agent } from 'node:http';
 
 export interface Server {
   url: string;
+  /** The serving process, when it is a child (for its CPU time or memory). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export function startServerChild(script: string, args: readonly string[], label:
         child.stdout.resume();
         resolve({
           url: m[1]!,
+          pid: child.pid!,
           stop: async () => {
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
             await exited;
