@@ -58,6 +58,9 @@ const REFUSAL_REWRITE_MS = 30_000;
 
 const key = (kind: AlertKind, store: string, sku: string) => kind + SEP + store + SEP + sku;
 
+/** Counters checked between two turns of the event loop (see `breathe`). */
+const BREATHE_EVERY = 2_000;
+
 /**
  * Operations alerts besides oversell (store/alert-store.ts lists the kinds).
  * Raised once and cleared when resolved; the detail is as of raising.
@@ -85,6 +88,8 @@ export class OpsAlerts {
   private readonly presenceTimer: NodeJS.Timeout;
   private tickDue = false;
   private stopped = false;
+  /** Counters checked since the event loop last had a turn (see `breathe`). */
+  private sinceBreath = 0;
   private readonly lease: WriterLease;
   private readonly off: () => void;
   private readonly offlineMs: number;
@@ -220,8 +225,9 @@ export class OpsAlerts {
       for (const c of counters) {
         const at = c.indexOf(SEP);
         await this.checkCounter(c.slice(0, at) as StoreId, c.slice(at + 1) as Sku);
+        await this.breathe(1);
       }
-      for (const sku of skus) await this.checkAggregate(sku);
+      for (const sku of skus) await this.breathe(await this.checkAggregate(sku));
     } catch (e) {
       // Checked again at the next flush (the checks are idempotent).
       for (const c of counters) this.dirty.add(c);
@@ -234,6 +240,19 @@ export class OpsAlerts {
       await this.checkExpiries();
       await this.checkRefusals();
     }
+  }
+
+  /**
+   * The checks await only settled promises when nothing changes, so checking
+   * every counter (start-up, a catalog edit) would hold the event loop: 1M
+   * counters stopped the hub answering for ~8 s (bench/scale.ts). Lets I/O in
+   * every BREATHE_EVERY counters checked.
+   */
+  private breathe(counters: number): Promise<void> | void {
+    this.sinceBreath += counters;
+    if (this.sinceBreath < BREATHE_EVERY) return;
+    this.sinceBreath = 0;
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   private async takeOver(): Promise<void> {
@@ -264,8 +283,8 @@ export class OpsAlerts {
     await this.set('low_stock', store, sku, threshold !== null && st.available > 0 && st.available <= threshold ? { ...detail, threshold } : null);
   }
 
-  /** Across stores: available summed; the low-stock threshold is the sum of the stores' thresholds. */
-  private async checkAggregate(sku: Sku): Promise<void> {
+  /** Across stores: available summed; the low-stock threshold is the sum of the stores' thresholds. Resolves to the stores checked. */
+  private async checkAggregate(sku: Sku): Promise<number> {
     const stores = this.deps.state.storesOf(sku);
     let available = 0;
     let threshold: number | null = null;
@@ -277,6 +296,7 @@ export class OpsAlerts {
     const detail = { available, stores: stores.length };
     await this.set('out_of_stock', ALL_STORES, sku, stores.length > 0 && available <= 0 ? detail : null);
     await this.set('low_stock', ALL_STORES, sku, threshold !== null && available > 0 && available <= threshold ? { ...detail, threshold } : null);
+    return stores.length;
   }
 
   private async checkOffline(): Promise<void> {
