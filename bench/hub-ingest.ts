@@ -24,6 +24,15 @@
  *      ~1 s apart), so the rate is taken over whole commits inside a
  *      MEASURE_MS steady window (see wholeCommits), plus the hub's own commit
  *      counters (GET /status) over the window.
+ *   4. pglite: the same closed loop against a hub on embedded PGlite (no
+ *      --database-url; a temporary data folder), after the others are gone.
+ *
+ * A/B: BENCH_HUB_AB_BIN=<other checkout>/apps/sync-hub/bin/sync-hub.js runs
+ * that checkout's hub too, each on its own database, migrated and registered
+ * with its own code (e.g. `git archive <commit> | tar -x -C dir`, with
+ * dir/node_modules a link to this checkout's). Latency phases run for both;
+ * throughput (and pglite) in BENCH_HUB_AB_ROUNDS rounds (default 2) taking
+ * turns A B, B A, ...; `ab_*` figures compare the two.
  *
  * Every agent restocks its 1,000 SKUs first (batch 1: entries P and 1,000
  * `restock` events), then sells uniformly random SKUs, 1 unit per sale: the
@@ -31,13 +40,20 @@
  *
  * Run alone: node --import tsx bench/hub-ingest.ts
  * Env: BENCH_HUB_INGEST_MS (default 10000), BENCH_HUB_EVENTS_PER_BATCH
- * (closed loop, default 100), BENCH_HUB_PHASES=latency100,latency20,naive,throughput
- * (a subset, for profiling), BENCH_HUB_CPU_PROF=<dir> (profile the hub).
+ * (closed loop, default 100), BENCH_HUB_PHASES=latency100,latency20,naive,throughput,pglite
+ * (a subset, for profiling), BENCH_HUB_CPU_PROF=<dir> (profile the hub),
+ * BENCH_HUB_AB_BIN / BENCH_HUB_AB_ROUNDS (above).
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import pg from 'pg';
+import type { StoreId } from '@scoville/crdt-inventory';
 import { log, report, type Figure } from './lib/figures.js';
-import { createBenchDatabase, hubCommits, registerStores, sleep, spawnHub, type CommitStats } from './lib/hub-fixture.js';
+import { createBenchDatabase, hubCommits, REPO_ROOT, sleep, spawnHub, type BenchDatabase, type CommitStats, type HubProcess } from './lib/hub-fixture.js';
 import { now, percentile } from './lib/stats.js';
 import { rng } from './lib/random.js';
 
@@ -47,6 +63,12 @@ const WINDOW = 8;
 const EVENTS_PER_BATCH = Number(process.env.BENCH_HUB_EVENTS_PER_BATCH ?? 100);
 const WARMUP_MS = 3_000;
 const MEASURE_MS = Number(process.env.BENCH_HUB_INGEST_MS ?? 10_000);
+/**
+ * PGlite runs inside the hub's event loop: a commit blocks it, so 100 agents'
+ * full windows (80,000 events per commit) would stall the hub for seconds at a
+ * time. The embedded database is for small deployments: 10 agents.
+ */
+const PGLITE_AGENTS = 10;
 const NAIVE_CLIENTS = 16;
 const NAIVE_WARMUP_MS = 1_000;
 const NAIVE_MS = 8_000;
@@ -55,7 +77,10 @@ const OPEN_WARMUP_MS = 2_000;
 const OPEN_MS = 8_000;
 const START_P = 1_000_000;
 /** For profiling one phase: BENCH_HUB_PHASES=latency20 (default: all; figures of skipped phases read 0). */
-const PHASES = new Set((process.env.BENCH_HUB_PHASES ?? 'latency100,latency20,naive,throughput').split(','));
+const PHASES = new Set((process.env.BENCH_HUB_PHASES ?? 'latency100,latency20,naive,throughput,pglite').split(','));
+/** A/B: another checkout's hub (its apps/sync-hub/bin/sync-hub.js) measured in the same run, taking turns with this one. */
+const OTHER_ROOT = process.env.BENCH_HUB_AB_BIN ? rootOf(path.resolve(process.env.BENCH_HUB_AB_BIN)) : null;
+const AB_ROUNDS = Number(process.env.BENCH_HUB_AB_ROUNDS ?? 2);
 
 const storeIds = Array.from({ length: AGENTS }, (_, i) => `s${String(i + 1).padStart(3, '0')}`);
 const skus = Array.from({ length: SKUS_PER_STORE }, (_, i) => `HSS-${String(i).padStart(5, '0')}`);
@@ -316,6 +341,17 @@ function wholeCommits(acks: readonly { at: number; events: number }[]): { events
   return { eventsPerSecond: evs / ((ends[ends.length - 1]! - ends[0]!) / 1000), commits: sums.length - 1 };
 }
 
+/** GET /status, asked again when it times out: a hub on PGlite answers nothing while a large commit runs in its event loop. */
+async function commitStats(hubUrl: string, key: string): Promise<CommitStats> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await hubCommits(hubUrl, key);
+    } catch (e) {
+      if ((e as Error).name !== 'TimeoutError' || attempt >= 6) throw e;
+    }
+  }
+}
+
 async function throughput(agents: SimAgent[], hubUrl: string, key: string): Promise<Throughput> {
   let measuring = false;
   let events = 0;
@@ -336,13 +372,13 @@ async function throughput(agents: SimAgent[], hubUrl: string, key: string): Prom
     a.fill();
   }
   await sleep(WARMUP_MS);
-  const before: CommitStats = await hubCommits(hubUrl, key);
+  const before: CommitStats = await commitStats(hubUrl, key);
   measuring = true;
   const t0 = now();
   await sleep(MEASURE_MS);
   measuring = false;
   const secs = (now() - t0) / 1000;
-  const after: CommitStats = await hubCommits(hubUrl, key);
+  const after: CommitStats = await commitStats(hubUrl, key);
   for (const a of agents) a.closedLoop = false;
   await waitDrained(agents);
   const tx = after.transactions - before.transactions;
@@ -444,6 +480,155 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
   };
 }
 
+// ---------------------------------------------------------------- rigs: a hub, its database and its agents
+
+/** A hub of one checkout (this one, or BENCH_HUB_AB_BIN's) on its own database, with its agents online and restocked. */
+interface Rig {
+  label: string;
+  hub: HubProcess;
+  agents: SimAgent[];
+  readKey: string;
+  close(): Promise<void>;
+}
+
+type RigDatabase = { url: string } | { dataDir: string };
+
+/** The root of the checkout whose `apps/sync-hub/bin/sync-hub.js` is `bin`. */
+function rootOf(bin: string): string {
+  return path.resolve(path.dirname(bin), '../../..');
+}
+
+/**
+ * Migrates and registers the stores with the code of the checkout at `root`
+ * (so each hub finds the schema version it was written for), as
+ * `sync-hub stores add` / `keys add` would.
+ */
+async function registerAt(root: string, db: RigDatabase, stores: readonly string[]): Promise<{ tokens: Map<string, string>; readKey: string }> {
+  const load = <T>(rel: string): Promise<T> => import(pathToFileURL(path.join(root, 'apps/sync-hub/src', rel)).href) as Promise<T>;
+  const { openSqlClient } = await load<typeof import('../apps/sync-hub/src/db/open.js')>('db/open.ts');
+  const { openHubStorage } = await load<typeof import('../apps/sync-hub/src/store/sql-hub-storage.js')>('store/sql-hub-storage.ts');
+  const { hashSecret, newSecret } = await load<typeof import('../apps/sync-hub/src/auth/tokens.js')>('auth/tokens.ts');
+  const client = await openSqlClient('url' in db ? { databaseUrl: db.url, poolSize: 4 } : { dataDir: db.dataDir });
+  const s = openHubStorage(client);
+  try {
+    await s.migrate();
+    const tokens = new Map<string, string>();
+    for (const id of stores) {
+      const token = newSecret('st');
+      await s.access.addStore(id as StoreId, hashSecret(token), Date.now());
+      tokens.set(id, token);
+    }
+    const readKey = newSecret('sk');
+    await s.access.addApiKey(`key_${randomBytes(6).toString('hex')}`, hashSecret(readKey), 'read', Date.now());
+    return { tokens, readKey };
+  } finally {
+    await s.close();
+  }
+}
+
+async function openRig(label: string, root: string, db: RigDatabase, stores: readonly string[], release: () => Promise<void>): Promise<Rig> {
+  const agents: SimAgent[] = [];
+  let hub: HubProcess | null = null;
+  try {
+    const reg = await registerAt(root, db, stores);
+    // spawnHub takes the entry point from BENCH_HUB_BIN and PGlite's folder reaches the CLI as SCOVILLE_HUB_DATA.
+    const saved = { bin: process.env.BENCH_HUB_BIN, data: process.env.SCOVILLE_HUB_DATA };
+    if (root !== REPO_ROOT) process.env.BENCH_HUB_BIN = path.join(root, 'apps/sync-hub/bin/sync-hub.js');
+    if ('dataDir' in db) process.env.SCOVILLE_HUB_DATA = db.dataDir;
+    try {
+      hub = await spawnHub('url' in db ? db.url : '', `hub-${label}`);
+    } finally {
+      for (const [k, v] of [['BENCH_HUB_BIN', saved.bin], ['SCOVILLE_HUB_DATA', saved.data]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    log(`${label}: hub ${hub.url} (pid ${hub.pid}) from ${root}`);
+    stores.forEach((s, i) => agents.push(new SimAgent(s, reg.tokens.get(s)!, 7 + i)));
+    const h = hub;
+    await Promise.all(agents.map((a) => a.connect(h.syncUrl)));
+    for (const a of agents) a.restock();
+    await waitDrained(agents);
+    log(`${label}: ${stores.length} agents online and restocked (${stores.length * SKUS_PER_STORE} restock events committed)`);
+    return {
+      label,
+      hub: h,
+      agents,
+      readKey: reg.readKey,
+      close: async () => {
+        for (const a of agents) a.close();
+        await h.stop();
+        await release();
+      },
+    };
+  } catch (e) {
+    for (const a of agents) a.close();
+    await hub?.stop();
+    await release();
+    throw e;
+  }
+}
+
+async function postgresRig(label: string, root: string): Promise<{ rig: Rig; db: BenchDatabase }> {
+  const db = await createBenchDatabase();
+  log(`${label}: database ${db.name}`);
+  return { rig: await openRig(label, root, { url: db.url }, storeIds, () => db.drop()), db };
+}
+
+async function pgliteRig(label: string, root: string): Promise<Rig> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'scoville-bench-pglite-'));
+  return openRig(label, root, { dataDir }, storeIds.slice(0, PGLITE_AGENTS), () => rm(dataDir, { recursive: true, force: true }));
+}
+
+/**
+ * Closed-loop throughput of each rig, in rounds; the rigs take turns in
+ * ABBA order (A B, B A, ...) so a drift of the machine's load hits both alike.
+ */
+async function throughputRounds(rigs: readonly Rig[], rounds: number): Promise<Map<string, Throughput[]>> {
+  const out = new Map<string, Throughput[]>(rigs.map((r) => [r.label, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const rig of i % 2 === 0 ? rigs : [...rigs].reverse()) {
+      const t = await throughput(rig.agents, rig.hub.url, rig.readKey);
+      out.get(rig.label)!.push(t);
+      log(
+        `${rig.label} round ${i + 1}: ${t.eventsPerSecond.toFixed(0)} events/s acked (over ${t.commitsCounted} whole commits; ${t.batchesPerSecond.toFixed(0)} batches/s); hub counted ` +
+          `${t.hub.eventsPerSecond.toFixed(0)} events/s inserted in ${t.hub.transactionsPerSecond.toFixed(2)} tx/s ` +
+          `(${t.hub.eventsPerCommit.toFixed(0)} events, ${t.hub.batchesPerCommit.toFixed(0)} batches per commit); closed-loop ack p50 ${t.ackP50.toFixed(0)} ms p99 ${t.ackP99.toFixed(0)} ms`,
+      );
+    }
+  }
+  return out;
+}
+
+const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** The rounds of one rig as one Throughput (means). */
+function merged(ts: readonly Throughput[]): Throughput {
+  if (ts.length === 0) return SKIPPED_THROUGHPUT;
+  const m = (f: (t: Throughput) => number) => mean(ts.map(f));
+  return {
+    eventsPerSecond: m((t) => t.eventsPerSecond),
+    commitsCounted: ts.reduce((a, t) => a + t.commitsCounted, 0),
+    batchesPerSecond: m((t) => t.batchesPerSecond),
+    hub: {
+      eventsPerSecond: m((t) => t.hub.eventsPerSecond),
+      transactionsPerSecond: m((t) => t.hub.transactionsPerSecond),
+      eventsPerCommit: m((t) => t.hub.eventsPerCommit),
+      batchesPerCommit: m((t) => t.hub.batchesPerCommit),
+    },
+    ackP50: m((t) => t.ackP50),
+    ackP99: m((t) => t.ackP99),
+  };
+}
+
+function logOpenLoop(label: string, every: number, o: OpenLoop): void {
+  log(
+    `${label}: open loop 5,000 events/s, batches every ${every} ms: ack p50 ${o.p50.toFixed(1)} ms, p99 ${o.p99.toFixed(1)} ms, max ${o.max.toFixed(1)} ms ` +
+      `(${o.batches} batches, ${o.achievedEventsPerSecond.toFixed(0)} events/s, ${o.transactionsPerSecond.toFixed(1)} tx/s, ${o.eventsPerCommit.toFixed(1)} events/commit; ` +
+      `generator send lag p99 ${o.sendLagP99.toFixed(1)} ms; max per second: ${o.perSecondMax.map((x) => x.toFixed(0)).join(' ')})`,
+  );
+}
+
 // ---------------------------------------------------------------- main
 
 const SKIPPED_OPEN: OpenLoop = { p50: 0, p99: 0, sendLagP99: 0, perSecondMax: [], max: 0, batches: 0, achievedEventsPerSecond: 0, transactionsPerSecond: 0, eventsPerCommit: 0 };
@@ -457,56 +642,55 @@ const SKIPPED_THROUGHPUT: Throughput = {
 };
 
 async function main(): Promise<void> {
-  const db = await createBenchDatabase();
-  log(`database ${db.name}; ${AGENTS} agents x ${SKUS_PER_STORE} SKUs, window ${WINDOW}, ${EVENTS_PER_BATCH} events per batch (closed loop)`);
-  let hub: Awaited<ReturnType<typeof spawnHub>> | null = null;
-  const agents: SimAgent[] = [];
+  log(`${AGENTS} agents x ${SKUS_PER_STORE} SKUs, window ${WINDOW}, ${EVENTS_PER_BATCH} events per batch (closed loop)` + (OTHER_ROOT ? `; A/B against ${OTHER_ROOT}, ${AB_ROUNDS} rounds` : ''));
+  const rigs: Rig[] = [];
+  const figures: Figure[] = [];
   try {
-    const reg = await registerStores(db.url, storeIds);
-
-    hub = await spawnHub(db.url);
-    log(`hub ${hub.url} (pid ${hub.pid})`);
-    storeIds.forEach((s, i) => agents.push(new SimAgent(s, reg.tokens.get(s)!, 7 + i)));
-    await Promise.all(agents.map((a) => a.connect(hub!.syncUrl)));
-    for (const a of agents) a.restock();
-    await waitDrained(agents);
-    log(`${AGENTS} agents online and restocked (${AGENTS * SKUS_PER_STORE} restock events committed)`);
+    const here = await postgresRig('this', REPO_ROOT);
+    rigs.push(here.rig);
+    if (OTHER_ROOT) rigs.push((await postgresRig('other', OTHER_ROOT)).rig);
 
     // Latency first: the closed-loop overload below leaves ~0.5 GB of WAL and
     // dead counter tuples behind, which is not what a hub at 5,000 events/s sees.
-    const ol100 = PHASES.has('latency100') ? await openLoop(agents, 100, hub.url, reg.readKey) : SKIPPED_OPEN;
-    log(
-      `open loop 5,000 events/s, batches every 100 ms: ack p50 ${ol100.p50.toFixed(1)} ms, p99 ${ol100.p99.toFixed(1)} ms, max ${ol100.max.toFixed(1)} ms ` +
-        `(${ol100.batches} batches, ${ol100.achievedEventsPerSecond.toFixed(0)} events/s, ${ol100.transactionsPerSecond.toFixed(1)} tx/s, ${ol100.eventsPerCommit.toFixed(1)} events/commit; ` +
-        `generator send lag p99 ${ol100.sendLagP99.toFixed(1)} ms; max per second: ${ol100.perSecondMax.map((x) => x.toFixed(0)).join(' ')})`,
-    );
-    const ol20 = PHASES.has('latency20') ? await openLoop(agents, 20, hub.url, reg.readKey) : SKIPPED_OPEN;
-    log(
-      `open loop 5,000 events/s, batches every 20 ms: ack p50 ${ol20.p50.toFixed(1)} ms, p99 ${ol20.p99.toFixed(1)} ms, max ${ol20.max.toFixed(1)} ms ` +
-        `(${ol20.batches} batches, ${ol20.achievedEventsPerSecond.toFixed(0)} events/s, ${ol20.transactionsPerSecond.toFixed(1)} tx/s, ${ol20.eventsPerCommit.toFixed(1)} events/commit; ` +
-        `generator send lag p99 ${ol20.sendLagP99.toFixed(1)} ms; max per second: ${ol20.perSecondMax.map((x) => x.toFixed(0)).join(' ')})`,
-    );
+    const ol100 = new Map<string, OpenLoop>();
+    const ol20 = new Map<string, OpenLoop>();
+    for (const [every, into] of [[100, ol100], [20, ol20]] as const) {
+      if (!PHASES.has(`latency${every}`)) continue;
+      for (const rig of rigs) {
+        const o = await openLoop(rig.agents, every, rig.hub.url, rig.readKey);
+        into.set(rig.label, o);
+        logOpenLoop(rig.label, every, o);
+      }
+    }
 
-    // The baseline right before the figure it is compared with (the hub sits idle meanwhile).
-    const nv = PHASES.has('naive') ? await naive(db.url) : { perSecond: 0, p50: 0, p99: 0 };
+    // The baseline right before the figure it is compared with (the hubs sit idle meanwhile).
+    const nv = PHASES.has('naive') ? await naive(here.db.url) : { perSecond: 0, p50: 0, p99: 0 };
     log(`naive: ${nv.perSecond.toFixed(0)} sales/s (${NAIVE_CLIENTS} clients, one transaction per sale), p50 ${nv.p50.toFixed(2)} ms, p99 ${nv.p99.toFixed(2)} ms`);
 
-    const tp = PHASES.has('throughput') ? await throughput(agents, hub.url, reg.readKey) : SKIPPED_THROUGHPUT;
-    log(
-      `throughput: ${tp.eventsPerSecond.toFixed(0)} events/s acked (over ${tp.commitsCounted} whole commits; ${tp.batchesPerSecond.toFixed(0)} batches/s); hub counted ` +
-        `${tp.hub.eventsPerSecond.toFixed(0)} events/s inserted in ${tp.hub.transactionsPerSecond.toFixed(2)} tx/s ` +
-        `(${tp.hub.eventsPerCommit.toFixed(0)} events, ${tp.hub.batchesPerCommit.toFixed(0)} batches per commit); ` +
-        `closed-loop ack p50 ${tp.ackP50.toFixed(0)} ms p99 ${tp.ackP99.toFixed(0)} ms`,
-    );
+    const tps = PHASES.has('throughput') ? await throughputRounds(rigs, OTHER_ROOT ? AB_ROUNDS : 1) : new Map<string, Throughput[]>();
+    const tp = merged(tps.get('this') ?? []);
+    for (const r of rigs.splice(0)) await r.close();
 
-    const figures: Figure[] = [
+    // The embedded database: the hub with PGlite in its own process.
+    const pgl = new Map<string, Throughput>();
+    if (PHASES.has('pglite')) {
+      rigs.push(await pgliteRig('this-pglite', REPO_ROOT));
+      if (OTHER_ROOT) rigs.push(await pgliteRig('other-pglite', OTHER_ROOT));
+      for (const [label, ts] of await throughputRounds(rigs, OTHER_ROOT ? AB_ROUNDS : 1)) pgl.set(label, merged(ts));
+      for (const r of rigs.splice(0)) await r.close();
+    }
+
+    const o100 = ol100.get('this') ?? SKIPPED_OPEN;
+    const o20 = ol20.get('this') ?? SKIPPED_OPEN;
+    const pglite = pgl.get('this-pglite') ?? SKIPPED_THROUGHPUT;
+    figures.push(
       {
         name: 'hub_events_per_s',
         value: tp.eventsPerSecond,
         unit: 'events/s',
         goal: { op: '>=', value: 50_000 },
         baseline: 'naive_events_per_s',
-        note: `acked after COMMIT, over ${tp.commitsCounted} whole commits in a ${MEASURE_MS / 1000} s steady window; ${AGENTS} agents x window ${WINDOW} x ${EVENTS_PER_BATCH} events/batch; hub GET /status: ${tp.hub.eventsPerSecond.toFixed(0)} inserted/s`,
+        note: `acked after COMMIT, over ${tp.commitsCounted} whole commits in ${tps.get('this')?.length ?? 0} x ${MEASURE_MS / 1000} s steady windows; ${AGENTS} agents x window ${WINDOW} x ${EVENTS_PER_BATCH} events/batch; hub GET /status: ${tp.hub.eventsPerSecond.toFixed(0)} inserted/s`,
       },
       {
         name: 'naive_events_per_s',
@@ -517,17 +701,33 @@ async function main(): Promise<void> {
       { name: 'hub_vs_naive_ratio', value: nv.perSecond > 0 ? tp.eventsPerSecond / nv.perSecond : 0, unit: 'ratio', goal: { op: '>=', value: 15 } },
       { name: 'pg_transactions_per_s', value: tp.hub.transactionsPerSecond, unit: 'tx/s', note: 'hub commits during the throughput window (GET /status; ±1 commit)' },
       { name: 'events_per_commit', value: tp.hub.eventsPerCommit, unit: 'events', note: `${tp.hub.batchesPerCommit.toFixed(0)} agent batches per commit` },
-      { name: 'ack_p50_ms', value: ol100.p50, unit: 'ms', note: 'open loop, 5,000 events/s: 100 agents x 5 events every 100 ms' },
-      { name: 'ack_p99_ms', value: ol100.p99, unit: 'ms', goal: { op: '<=', value: 50 }, note: `max ${ol100.max.toFixed(1)} ms; ${ol100.eventsPerCommit.toFixed(1)} events per commit` },
-      { name: 'ack_p50_ms_20ms_batches', value: ol20.p50, unit: 'ms', note: 'open loop, 5,000 events/s: 100 agents x 1 event every 20 ms' },
-      { name: 'ack_p99_ms_20ms_batches', value: ol20.p99, unit: 'ms', goal: { op: '<=', value: 50 }, note: `max ${ol20.max.toFixed(1)} ms; ${ol20.eventsPerCommit.toFixed(1)} events per commit` },
-    ];
-    report(figures);
+      { name: 'ack_p50_ms', value: o100.p50, unit: 'ms', note: 'open loop, 5,000 events/s: 100 agents x 5 events every 100 ms' },
+      { name: 'ack_p99_ms', value: o100.p99, unit: 'ms', goal: { op: '<=', value: 50 }, note: `max ${o100.max.toFixed(1)} ms; ${o100.eventsPerCommit.toFixed(1)} events per commit` },
+      { name: 'ack_p50_ms_20ms_batches', value: o20.p50, unit: 'ms', note: 'open loop, 5,000 events/s: 100 agents x 1 event every 20 ms' },
+      { name: 'ack_p99_ms_20ms_batches', value: o20.p99, unit: 'ms', goal: { op: '<=', value: 50 }, note: `max ${o20.max.toFixed(1)} ms; ${o20.eventsPerCommit.toFixed(1)} events per commit` },
+      {
+        name: 'pglite_events_per_s',
+        value: pglite.eventsPerSecond,
+        unit: 'events/s',
+        goal: { op: '>=', value: 5_000 },
+        note: `the same closed loop, ${PGLITE_AGENTS} agents, against a hub on embedded PGlite (start without --database-url); ${pglite.hub.eventsPerCommit.toFixed(0)} events per commit`,
+      },
+    );
+    if (OTHER_ROOT) {
+      const other = merged(tps.get('other') ?? []);
+      const otherPglite = pgl.get('other-pglite') ?? SKIPPED_THROUGHPUT;
+      figures.push(
+        { name: 'ab_other_events_per_s', value: other.eventsPerSecond, unit: 'events/s', note: `${OTHER_ROOT}, rounds taking turns with this checkout's` },
+        { name: 'ab_events_ratio', value: other.eventsPerSecond > 0 ? tp.eventsPerSecond / other.eventsPerSecond : 0, unit: 'ratio', note: 'this checkout / the other' },
+        { name: 'ab_other_ack_p99_ms', value: ol100.get('other')?.p99 ?? 0, unit: 'ms', note: 'the other checkout, open loop 5,000 events/s, 100 ms batches' },
+        { name: 'ab_other_pglite_events_per_s', value: otherPglite.eventsPerSecond, unit: 'events/s' },
+        { name: 'ab_pglite_ratio', value: otherPglite.eventsPerSecond > 0 ? pglite.eventsPerSecond / otherPglite.eventsPerSecond : 0, unit: 'ratio' },
+      );
+    }
   } finally {
-    for (const a of agents) a.close();
-    await hub?.stop();
-    await db.drop();
+    for (const r of rigs) await r.close().catch((e) => log(`closing ${r.label}: ${String(e)}`));
   }
+  report(figures);
 }
 
 await main();

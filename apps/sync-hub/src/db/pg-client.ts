@@ -1,4 +1,5 @@
 import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
 import { checkChannel, type ListenOptions, type SqlClient, type SqlTx } from './sql-client.js';
 
 export interface PgClientOptions {
@@ -30,6 +31,16 @@ const hubTypes: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** COPY ... FROM STDIN on one connection (pg-copy-streams): `data` is sent as one CopyData message. */
+function copyFrom(client: pg.ClientBase, sql: string, data: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyStreams.from(sql));
+    stream.on('error', reject);
+    stream.on('finish', () => resolve(stream.rowCount));
+    stream.end(data);
+  });
+}
+
 function txOf(client: pg.ClientBase): SqlTx {
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
@@ -39,6 +50,7 @@ function txOf(client: pg.ClientBase): SqlTx {
     async exec(sql: string): Promise<void> {
       await client.query(sql);
     },
+    copyFrom: (sql, data) => copyFrom(client, sql, data),
   };
 }
 

@@ -12,7 +12,27 @@ export interface SqlTx {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   /** Several `;`-separated statements without parameters. */
   exec(sql: string): Promise<void>;
+  /**
+   * `COPY <table> (<columns>) FROM STDIN` (the `sql`, as written) fed with
+   * `data` in COPY's text format (tab-separated, `\N` for null, one row per
+   * line, see `copyText`); resolves to the number of rows copied. Fails like
+   * an INSERT would (a duplicate key: 23505) and then copies nothing.
+   * PostgreSQL only: PGlite has it as COPY FROM '/dev/blob', measured no
+   * faster there than an INSERT of unnest()ed arrays, so it is left out.
+   */
+  copyFrom?(sql: string, data: string): Promise<number>;
 }
+
+/** One value as a field of COPY's text format: `\N` for null, backslash escapes for `\`, tab, newline and carriage return. */
+export function copyText(v: string | number | boolean | null | undefined): string {
+  if (v === null || v === undefined) return '\\N';
+  if (typeof v !== 'string') return typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 export interface ListenOptions {
   /**

@@ -10,7 +10,7 @@ import {
 } from '@scoville/crdt-inventory';
 import { writeCommitRecords } from './sql-selling-store.js';
 import { COMMIT_LOCK_KEY } from '../db/migrations.js';
-import type { SqlClient, SqlTx } from '../db/sql-client.js';
+import { copyText, type SqlClient, type SqlTx } from '../db/sql-client.js';
 import { chunks, columnsOf } from '../db/unnest.js';
 import type { CommitItem, CommitResult, InventoryStore, LoadedHubState, SyncPosition } from './inventory-store.js';
 
@@ -24,6 +24,12 @@ export interface SqlInventoryStoreOptions {
   pageRows?: number;
   /** Clock for received_at (default Date.now). */
   now?: () => number;
+  /**
+   * Events go in with COPY where the client has it (PostgreSQL; default
+   * true); a commit that brings an event already stored falls back to
+   * INSERT ... ON CONFLICT DO NOTHING. False: always the INSERT.
+   */
+  copyEvents?: boolean;
 }
 
 const STATUS_RANK_SQL = (col: string): string =>
@@ -274,6 +280,7 @@ export class SqlInventoryStore implements InventoryStore {
   private readonly chunkRows: number;
   private readonly pageRows: number;
   private readonly now: () => number;
+  private readonly copyEvents: boolean;
 
   /** Subscribers of this instance, sharing one LISTEN. */
   private readonly subscribers = new Set<(changeId: number) => void>();
@@ -288,6 +295,7 @@ export class SqlInventoryStore implements InventoryStore {
     this.chunkRows = Math.max(1, opts.chunkRows ?? 20_000);
     this.pageRows = Math.max(1, opts.pageRows ?? 50_000);
     this.now = opts.now ?? Date.now;
+    this.copyEvents = opts.copyEvents ?? true;
   }
 
   // ---------------------------------------------------------------- commit
@@ -299,8 +307,7 @@ export class SqlInventoryStore implements InventoryStore {
       // Events first, before the lock: they carry no change id, so two hub
       // commits (or two processes) insert their events in parallel and only
       // the entry upserts below are serialised.
-      let eventsInserted = 0;
-      for (const part of chunks([...c.events.values()], this.chunkRows)) eventsInserted += await insertEvents(tx, part, receivedAt);
+      const eventsInserted = await this.storeEvents(tx, [...c.events.values()], receivedAt);
 
       // Held until COMMIT: the next commit takes its change id only after
       // this one is visible, so readers never see id k+1 without id k.
@@ -329,6 +336,33 @@ export class SqlInventoryStore implements InventoryStore {
       await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
       return { changeId: id, eventsInserted };
     });
+  }
+
+  /**
+   * Stores events exactly once; resolves to how many were new. COPY first
+   * (all or nothing, no ON CONFLICT): a resent event, already stored or being
+   * stored by a concurrent commit, fails it with a unique violation, which is
+   * undone to a savepoint before the INSERT ... ON CONFLICT DO NOTHING path
+   * skips the duplicates (and checks that they match).
+   */
+  private async storeEvents(tx: SqlTx, events: readonly InventoryEvent[], receivedAt: number): Promise<number> {
+    if (events.length === 0) return 0;
+    let n = 0;
+    const copyFrom = this.copyEvents ? tx.copyFrom?.bind(tx) : undefined;
+    if (copyFrom !== undefined) {
+      await tx.exec('SAVEPOINT events_copy');
+      try {
+        for (const part of chunks(events, this.chunkRows)) n += await copyFrom(COPY_EVENTS, eventsCopyData(part, receivedAt));
+        await tx.exec('RELEASE SAVEPOINT events_copy');
+        return n;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+        await tx.exec('ROLLBACK TO SAVEPOINT events_copy');
+        n = 0;
+      }
+    }
+    for (const part of chunks(events, this.chunkRows)) n += await insertEvents(tx, part, receivedAt);
+    return n;
   }
 
   private async upsertEntries(tx: SqlTx, c: Coalesced, id: number): Promise<void> {
@@ -596,6 +630,21 @@ const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
   (e) => e.expiresAt ?? null,
   (e) => e.to ?? null,
 ];
+
+const UNIQUE_VIOLATION = '23505';
+
+const COPY_EVENTS = `COPY events (${EVENT_COLUMNS}, received_at) FROM STDIN`;
+
+/** `part` as COPY_EVENTS's text-format rows (EVENT_FIELDS, then received_at). */
+function eventsCopyData(part: readonly InventoryEvent[], receivedAt: number): string {
+  const end = `\t${receivedAt}\n`;
+  let out = '';
+  for (const e of part) {
+    for (let i = 0; i < EVENT_FIELDS.length; i++) out += (i === 0 ? '' : '\t') + copyText(EVENT_FIELDS[i]!(e) as Parameters<typeof copyText>[0]);
+    out += end;
+  }
+  return out;
+}
 
 async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], receivedAt: number): Promise<number> {
   const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [...columnsOf(part, EVENT_FIELDS), receivedAt]);

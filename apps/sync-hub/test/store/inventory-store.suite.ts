@@ -56,17 +56,83 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
   describe(`InventoryStore on ${name}`, () => {
     const { openStore, migrated } = useStorage(target);
 
-    it('accepts an identical resent event, refuses one with the same id and other content (event_conflict), changing nothing', async () => {
-      const s = await migrated();
-      await s.inventory.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2)])]);
-      expect((await s.inventory.commit([item({}, [sale(A, 1), sale(A, 2)])])).eventsInserted).toBe(0);
-      await expect(s.inventory.commit([item({ entries: [entry(S1, K1, A, 9, 0)] }, [sale(A, 2, { qty: 3 }), sale(A, 3)])])).rejects.toMatchObject({
-        code: 'event_conflict',
-        eventIds: [eventIdFor(A, 2)],
+    // Events go in with COPY (PostgreSQL); a commit bringing an event already stored takes the INSERT ... ON CONFLICT path.
+    for (const [copyEvents, path] of [
+      [true, 'COPY where there is one, INSERT for resends'],
+      [false, 'INSERT only'],
+    ] as const) {
+      it(`accepts an identical resent event, refuses one with the same id and other content (event_conflict), changing nothing (${path})`, async () => {
+        const s = await migrated({ copyEvents });
+        await s.inventory.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2)])]);
+        expect((await s.inventory.commit([item({}, [sale(A, 1), sale(A, 2)])])).eventsInserted).toBe(0);
+        await expect(s.inventory.commit([item({ entries: [entry(S1, K1, A, 9, 0)] }, [sale(A, 2, { qty: 3 }), sale(A, 3)])])).rejects.toMatchObject({
+          code: 'event_conflict',
+          eventIds: [eventIdFor(A, 2)],
+        });
+        expect(await s.inventory.eventCount(S1)).toBe(2);
+        const loaded = await s.inventory.loadState();
+        expect(loaded.delta.entries).toEqual([entry(S1, K1, A, 5, 0)]);
       });
-      expect(await s.inventory.eventCount(S1)).toBe(2);
-      const loaded = await s.inventory.loadState();
-      expect(loaded.delta.entries).toEqual([entry(S1, K1, A, 5, 0)]);
+
+      it(`stores each event once, across commits and within one, and counts only new ones (${path})`, async () => {
+        const s = await migrated({ copyEvents });
+        const e1 = sale(A, 1, { idempotencyKey: 'pos-1', terminal: 'till-2', forced: true });
+        const e2 = sale(A, 2, { type: 'adjustment', qty: -3, reason: 'damaged', count: 9 });
+        const e3 = sale(B, 1, { type: 'hold', reservationId: reservationId('r1'), expiresAt: 1_700_000_900_000 });
+        const e4 = sale(A, 3, { type: 'rights_transfer', qty: 2, to: B, forced: false, idempotencyKey: null });
+        expect((await s.inventory.commit([item({}, [e1, e2])])).eventsInserted).toBe(2);
+        expect((await s.inventory.commit([item({}, [e1, e2, e3])])).eventsInserted).toBe(1);
+        // the same event twice in one item and in two items of one commit
+        expect((await s.inventory.commit([item({}, [e4, e4, e1]), item({}, [e4, e3])])).eventsInserted).toBe(1);
+        expect((await s.inventory.commit([item({}, [e1, e2, e3, e4])])).eventsInserted).toBe(0);
+        const other: InventoryEvent = { ...sale(A, 9), id: eventIdFor(A, 9), store: S2 };
+        expect((await s.inventory.commit([item({}, [other])])).eventsInserted).toBe(1);
+
+        expect(await s.inventory.eventCount()).toBe(5);
+        expect(await s.inventory.eventCount(S1)).toBe(4);
+        expect(await s.inventory.eventCount(S2)).toBe(1);
+        expect(await s.inventory.eventCount(storeId('nowhere'))).toBe(0);
+
+        // (replica, seq) order, paged; optional fields round-trip (null/false come back absent)
+        const { forced: _f, idempotencyKey: _k, ...e4Back } = e4;
+        const all = [e1, e2, e4Back, e3];
+        expect(await s.inventory.events(S1, null, 10)).toEqual(all);
+        const page1 = await s.inventory.events(S1, null, 2);
+        expect(page1).toEqual([e1, e2]);
+        const last = page1[1]!;
+        expect(await s.inventory.events(S1, { replica: last.replica, seq: last.seq }, 2)).toEqual([e4Back, e3]);
+        expect(await s.inventory.events(S1, { replica: B, seq: 1 }, 2)).toEqual([]);
+        expect(await s.inventory.events(S2, null, 10)).toEqual([other]);
+      });
+    }
+
+    it('stores text with tabs, newlines and backslashes as sent, through COPY and through INSERT', async () => {
+      const s = await migrated();
+      const odd = { idempotencyKey: 'k\t1\\n\n\r\\N', terminal: '\\', reason: 'damaged' as const };
+      await s.inventory.commit([item({}, [sale(A, 1, odd), sale(A, 2, { terminal: '\\N' })])]);
+      // the resend of 1 sends 3 down the INSERT path
+      expect((await s.inventory.commit([item({}, [sale(A, 1, odd), sale(A, 3, odd)])])).eventsInserted).toBe(1);
+      expect(await s.inventory.events(S1, null, 10)).toEqual([sale(A, 1, odd), sale(A, 2, { terminal: '\\N' }), sale(A, 3, odd)]);
+    });
+
+    it('refuses an event that cannot be stored (data error, 22xxx) and stores nothing of the commit', async () => {
+      const s = await migrated();
+      await expect(s.inventory.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2, { qty: 1.5 })])])).rejects.toMatchObject({
+        code: expect.stringMatching(/^22/),
+      });
+      expect(await s.inventory.eventCount()).toBe(0);
+      expect((await s.inventory.loadState()).delta.entries).toEqual([]);
+    });
+
+    it.runIf(target.separateConnections)('the same events committed at once by two hub processes are stored once', async () => {
+      const one = await migrated();
+      const two = await openStore();
+      for (let round = 0; round < 5; round++) {
+        const evs = Array.from({ length: 300 }, (_, i) => sale(A, round * 1_000 + i + 1));
+        const [a, b] = await Promise.all([one.inventory.commit([item({}, evs)]), two.inventory.commit([item({}, evs)])]);
+        expect(a.eventsInserted + b.eventsInserted).toBe(300);
+      }
+      expect(await one.inventory.eventCount()).toBe(1_500);
     });
 
     it('max-merges entries and transfers: lower values never win, repeats are idempotent', async () => {
@@ -107,37 +173,6 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
         ['r4', 'committed'],
       ]);
       expect(loaded.reservations.find((r) => r.id === 'r1')).toEqual(hold('r1', 'committed'));
-    });
-
-    it('stores each event once, across commits and within one, and counts only new ones', async () => {
-      const s = await migrated();
-      const e1 = sale(A, 1, { idempotencyKey: 'pos-1', terminal: 'till-2', forced: true });
-      const e2 = sale(A, 2, { type: 'adjustment', qty: -3, reason: 'damaged', count: 9 });
-      const e3 = sale(B, 1, { type: 'hold', reservationId: reservationId('r1'), expiresAt: 1_700_000_900_000 });
-      const e4 = sale(A, 3, { type: 'rights_transfer', qty: 2, to: B, forced: false, idempotencyKey: null });
-      expect((await s.inventory.commit([item({}, [e1, e2])])).eventsInserted).toBe(2);
-      expect((await s.inventory.commit([item({}, [e1, e2, e3])])).eventsInserted).toBe(1);
-      // the same event twice in one item and in two items of one commit
-      expect((await s.inventory.commit([item({}, [e4, e4, e1]), item({}, [e4, e3])])).eventsInserted).toBe(1);
-      expect((await s.inventory.commit([item({}, [e1, e2, e3, e4])])).eventsInserted).toBe(0);
-      const other: InventoryEvent = { ...sale(A, 9), id: eventIdFor(A, 9), store: S2 };
-      expect((await s.inventory.commit([item({}, [other])])).eventsInserted).toBe(1);
-
-      expect(await s.inventory.eventCount()).toBe(5);
-      expect(await s.inventory.eventCount(S1)).toBe(4);
-      expect(await s.inventory.eventCount(S2)).toBe(1);
-      expect(await s.inventory.eventCount(storeId('nowhere'))).toBe(0);
-
-      // (replica, seq) order, paged; optional fields round-trip (null/false come back absent)
-      const { forced: _f, idempotencyKey: _k, ...e4Back } = e4;
-      const all = [e1, e2, e4Back, e3];
-      expect(await s.inventory.events(S1, null, 10)).toEqual(all);
-      const page1 = await s.inventory.events(S1, null, 2);
-      expect(page1).toEqual([e1, e2]);
-      const last = page1[1]!;
-      expect(await s.inventory.events(S1, { replica: last.replica, seq: last.seq }, 2)).toEqual([e4Back, e3]);
-      expect(await s.inventory.events(S1, { replica: B, seq: 1 }, 2)).toEqual([]);
-      expect(await s.inventory.events(S2, null, 10)).toEqual([other]);
     });
 
     it('advances a replica’s sync position and never moves it back', async () => {
