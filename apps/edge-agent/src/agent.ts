@@ -55,8 +55,12 @@ export interface StartOptions {
   expiryIntervalMs?: number;
   /** Sync with this hub (WebSocket URL + store token). */
   hub?: { url: string; token: string; heartbeatMs?: number; digestEveryMs?: number; /** PEM CA to trust for a wss:// hub */ ca?: string | Buffer };
-  /** Most writes per SQLite transaction (default: all that arrive in one event-loop turn). 1 turns group commit off; benches only. */
+  /** Most writes per SQLite transaction (default: all that arrive while the previous one is fsynced). 1 turns group commit off; benches only. */
   maxBatch?: number;
+  /** false: fsync inside the commit, on the event loop (the design before; benches only). Default true: on the thread pool. */
+  overlapFsync?: boolean;
+  /** Batches committed and waiting for their fsync at most (GroupCommit); benches only. */
+  maxSyncsInFlight?: number;
   /** What the sync link reports (connects, refusals, an unreachable hub); the CLI passes `jsonLineLogger()`. */
   log?: SyncLogger;
 }
@@ -92,7 +96,12 @@ export async function startAgent(opts: StartOptions): Promise<RunningAgent> {
   // (scripts/chaos) give stores clocks that disagree. Unset or 0: the system clock.
   const offsetMs = Number(process.env.SCOVILLE_CLOCK_OFFSET_MS ?? 0) || 0;
   const clock = offsetMs === 0 ? Date.now : () => Date.now() + offsetMs;
-  const writes = new WriteService(store, inventory, clock, { maxBatch: opts.maxBatch });
+  const writes = new WriteService(store, inventory, clock, {
+    maxBatch: opts.maxBatch,
+    overlap: opts.overlapFsync,
+    maxSyncsInFlight: opts.maxSyncsInFlight,
+    onSyncFailure: (error) => agentLogger().error('the disk did not confirm a write: no more writes are taken until the agent restarts', { err: String(error) }),
+  });
   const startedAt = Date.now();
   const sync = opts.hub
     ? new SyncClient({ url: opts.hub.url, token: opts.hub.token, ca: opts.hub.ca, inventory, writes, clock, heartbeatMs: opts.hub.heartbeatMs, digestEveryMs: opts.hub.digestEveryMs, log: opts.log })

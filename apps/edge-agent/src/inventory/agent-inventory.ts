@@ -58,6 +58,13 @@ export interface StockChange {
   stock: StockView;
 }
 
+/** What one committed transaction changed, announced once it is durable. */
+export interface Committed {
+  changes: StockChange[];
+  lastChange: number;
+  lastEventSeq: number;
+}
+
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: DomainError };
 
 const fail = <T>(error: DomainError): Outcome<T> => ({ ok: false, error });
@@ -79,12 +86,22 @@ export class AgentInventory {
   private pendingChanges: StockChange[] = [];
   /** The online allocation policy last received from the hub (null: none yet). */
   policy: AllocationPolicy | null = null;
+  /**
+   * Highest change number and event seq known to be on disk. Memory runs
+   * ahead of the disk while a batch is being fsynced: the sync client sends
+   * only up to these, so the hub never holds what a power cut could undo.
+   */
+  durableChange = 0;
+  durableEventSeq = 0;
 
   constructor(
     readonly store: AgentStore,
     readonly identity: Identity,
   ) {
     this.reload();
+    // Whatever the store holds at start is on disk (SqliteAgentStore syncs the WAL when it opens).
+    this.durableChange = this.lastChange;
+    this.durableEventSeq = this.lastEventSeq;
   }
 
   /** Rebuilds memory from disk (at start, and after a failed transaction). */
@@ -118,11 +135,18 @@ export class AgentInventory {
     return () => this.listeners.delete(listener);
   }
 
-  /** Called after the transaction that made the pending changes committed. */
-  announce(): void {
+  /** Called right after a transaction committed: its changes, to announce once it is durable. */
+  takeCommitted(): Committed {
     const changes = this.pendingChanges;
     this.pendingChanges = [];
-    for (const c of changes) for (const l of this.listeners) l(c);
+    return { changes, lastChange: this.lastChange, lastEventSeq: this.lastEventSeq };
+  }
+
+  /** The transaction `c` is on disk: move the durable marks and tell the listeners. */
+  markDurable(c: Committed): void {
+    this.durableChange = Math.max(this.durableChange, c.lastChange);
+    this.durableEventSeq = Math.max(this.durableEventSeq, c.lastEventSeq);
+    for (const change of c.changes) for (const l of this.listeners) l(change);
   }
 
   /** Drops unannounced changes (their transaction rolled back). */
@@ -499,7 +523,8 @@ export class AgentInventory {
     };
     this.store.appendEvent(event);
     this.lastChangeAt.set(sku, ctx.now);
-    this.pendingChanges.push({ event, stock: this.stock(sku, ctx.now) });
+    // The stock view costs a fold of the counter: only when someone listens (sync client, SSE).
+    if (this.listeners.size > 0) this.pendingChanges.push({ event, stock: this.stock(sku, ctx.now) });
     return event;
   }
 }

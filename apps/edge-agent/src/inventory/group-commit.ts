@@ -6,70 +6,179 @@ interface Pending<T> {
   reject: (error: unknown) => void;
 }
 
+/** A committed batch: its callers, their results, and what onCommit returned for onDurable. */
+interface Committed<C> {
+  batch: Pending<unknown>[];
+  results: unknown[];
+  token: C | undefined;
+}
+
+export interface CommitHooks<C> {
+  /** Right after a batch commits (before it is durable): what onDurable gets for it. */
+  onCommit?: () => C;
+  /** The batch is on disk; runs before its callers hear back (changes are announced only then). */
+  onDurable?: (token: C | undefined) => void;
+  /** The transaction failed and rolled back (memory must be made to match disk again). */
+  onFailure?: (error: unknown) => void;
+  /** The fsync failed: nothing after the last good one can be trusted to be on disk; no more writes are taken. */
+  onSyncFailure?: (error: unknown) => void;
+}
+
+export interface GroupCommitOptions {
+  /** Most writes per transaction; the rest wait for the next one. 1 = no group commit (the naive baseline of bench/agent-sales.ts). */
+  maxBatch?: number;
+  /**
+   * true (default): a batch commits without fsync (`transactionUnsynced`) and
+   * is made durable by `syncToDisk` on the thread pool, so the event loop
+   * parses and checks the next batch's requests meanwhile. false: the fsync
+   * runs inside the commit and blocks the loop (the design before; benches).
+   */
+  overlap?: boolean;
+  /**
+   * Batches committed and waiting for their fsync at most (overlap only).
+   * 1: the next batch commits when the previous is durable. More: it commits
+   * at once and its fsync is issued next to the earlier ones (the disk may
+   * serve them together), which cuts a terminal's wait when the requests of
+   * one batch arrive during another's fsync.
+   */
+  maxSyncsInFlight?: number;
+}
+
+/** The disk did not confirm a write: the agent takes no more writes until it is restarted. */
+export class DurabilityLostError extends Error {
+  readonly code = 'storage_failed';
+  constructor(cause: unknown) {
+    super(`the disk did not confirm a write (${String(cause)}): the agent takes no more writes until it is restarted`, { cause });
+  }
+}
+
 /**
- * Group commit: every write submitted during one turn of the event loop runs
- * in a single SQLite transaction, flushed on `setImmediate`. Each caller's
- * promise settles only after that transaction is durable, so a 2xx still
- * means "on disk", but 16 terminals pay for one fsync instead of 16.
+ * Group commit: the writes submitted while the previous batch is being made
+ * durable (or, when none is, during one turn of the event loop) run in a
+ * single SQLite transaction. Each caller's promise settles only after that
+ * transaction is durable, so a 2xx still means "on disk", but 16 terminals
+ * pay for one fsync instead of 16, and the fsync (on the thread pool) no
+ * longer stops the event loop: requests arriving meanwhile are parsed and
+ * validated and form the next batch. At most `maxSyncsInFlight` batches are
+ * committed and not yet durable at any time (`syncing`).
  *
- * After a commit `onCommit` runs (changes are announced only then). If the
- * transaction fails, every caller in it is rejected and `onFailure` runs (the inventory reloads its in-memory state from disk, which the
- * rollback left untouched).
+ * If the transaction fails, every caller in it is rejected and `onFailure`
+ * runs (the inventory reloads its in-memory state from disk, which the
+ * rollback left untouched). If the fsync fails, the batch's callers and
+ * everyone after are rejected with DurabilityLostError.
  */
-export class GroupCommit {
+export class GroupCommit<C = unknown> {
   private queue: Pending<unknown>[] = [];
   private scheduled = false;
   private closed = false;
-  /** Transactions committed and writes they carried, for status and benches. */
-  readonly stats = { transactions: 0, writes: 0 };
+  /** Batches committed whose fsync is in progress, in commit order. */
+  private syncing: Committed<C>[] = [];
+  private broken: DurabilityLostError | null = null;
+  private readonly maxBatch: number;
+  private readonly overlap: boolean;
+  private readonly maxSyncs: number;
+  /** Transactions committed, writes they carried, fsyncs that made them durable: for status and benches. */
+  readonly stats = { transactions: 0, writes: 0, syncs: 0 };
 
   constructor(
     private readonly store: AgentStore,
-    private readonly hooks: { onCommit?: () => void; onFailure?: (error: unknown) => void } = {},
-    /** Most writes per transaction; the rest wait for the next turn. 1 = no group commit (the naive baseline of bench/agent-sales.ts). */
-    private readonly maxBatch = Number.POSITIVE_INFINITY,
+    private readonly hooks: CommitHooks<C> = {},
+    opts: GroupCommitOptions = {},
   ) {
-    if (!(maxBatch >= 1)) throw new RangeError(`maxBatch must be at least 1, got ${maxBatch}`);
+    this.maxBatch = opts.maxBatch ?? Number.POSITIVE_INFINITY;
+    this.overlap = opts.overlap ?? true;
+    this.maxSyncs = opts.maxSyncsInFlight ?? 1;
+    if (!(this.maxBatch >= 1)) throw new RangeError(`maxBatch must be at least 1, got ${this.maxBatch}`);
+    if (!(this.maxSyncs >= 1)) throw new RangeError(`maxSyncsInFlight must be at least 1, got ${this.maxSyncs}`);
   }
 
   submit<T>(work: () => T): Promise<T> {
+    if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(new Error('the agent is shutting down'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  /** Runs everything queued now, synchronously. */
-  flush(): void {
+  private schedule(): void {
+    if (this.scheduled || this.syncing.length >= this.maxSyncs || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Commits the next batch, unless too many are still being made durable. */
+  private flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0) return;
+    if (this.syncing.length >= this.maxSyncs || this.queue.length === 0 || this.broken) return;
+    const committed = this.commitNext();
+    if (committed === null) return this.schedule();
+    if (!this.overlap) {
+      this.durable(committed);
+      return this.schedule();
+    }
+    this.syncing.push(committed);
+    this.store.syncToDisk((error) => {
+      // This fsync covers every batch committed before it began: this one and those before it.
+      const upTo = this.syncing.indexOf(committed);
+      if (upTo < 0) return; // an earlier fsync or close() covered it already
+      if (error) return this.lose(error, this.syncing.splice(0));
+      this.stats.syncs++;
+      for (const c of this.syncing.splice(0, upTo + 1)) this.durable(c);
+      this.schedule();
+    });
+  }
+
+  /** Runs the next batch in one transaction; null if it failed (its callers are rejected). */
+  private commitNext(): Committed<C> | null {
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-    if (this.queue.length > 0) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    const run = () => batch.map((p) => p.work());
     let results: unknown[];
     try {
-      results = this.store.transaction(() => batch.map((p) => p.work()));
+      results = this.overlap ? this.store.transactionUnsynced(run) : this.store.transaction(run);
     } catch (error) {
       this.hooks.onFailure?.(error);
       for (const p of batch) p.reject(error);
-      return;
+      return null;
     }
     this.stats.transactions++;
-    this.hooks.onCommit?.();
     this.stats.writes += batch.length;
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
+    if (!this.overlap) this.stats.syncs++;
+    return { batch, results, token: this.hooks.onCommit?.() };
   }
 
-  /** Flushes what is queued and refuses new work. */
+  private durable(c: Committed<C>): void {
+    this.hooks.onDurable?.(c.token);
+    for (let i = 0; i < c.batch.length; i++) c.batch[i]!.resolve(c.results[i]);
+  }
+
+  private lose(error: unknown, committed: Committed<C>[]): void {
+    this.broken = new DurabilityLostError(error);
+    for (const c of committed) for (const p of c.batch) p.reject(this.broken);
+    for (const p of this.queue) p.reject(this.broken);
+    this.queue = [];
+    this.hooks.onSyncFailure?.(error);
+  }
+
+  /** Commits what is queued, makes everything durable (blocking) and refuses new work. */
   close(): void {
-    while (this.queue.length > 0) this.flush();
+    if (this.closed) return;
     this.closed = true;
+    if (this.broken) return;
+    const committed = this.syncing.splice(0);
+    while (this.queue.length > 0) {
+      const c = this.commitNext();
+      if (c !== null) committed.push(c);
+    }
+    if (this.overlap && committed.length > 0) {
+      try {
+        this.store.syncToDiskNow();
+      } catch (error) {
+        return this.lose(error, committed);
+      }
+      this.stats.syncs++;
+    }
+    for (const c of committed) this.durable(c);
   }
 }

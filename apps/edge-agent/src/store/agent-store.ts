@@ -38,7 +38,7 @@ export interface LoadedState {
  * SQLite flavour is the one implementation (`SqliteAgentStore`).
  *
  * Writes happen inside `transaction`, which is durable when it returns
- * (WAL + synchronous=FULL).
+ * (WAL + synchronous=FULL), or `transactionUnsynced` + `syncToDisk`.
  */
 export interface AgentStore {
   readonly path: string;
@@ -47,13 +47,24 @@ export interface AgentStore {
   load(store: StoreId): LoadedState;
 
   transaction<T>(fn: () => T): T;
+  /**
+   * A transaction committed without waiting for the disk: visible at once,
+   * durable only after a later `syncToDisk` (or durable transaction)
+   * completes. GroupCommit uses it so the fsync runs off the event loop.
+   */
+  transactionUnsynced<T>(fn: () => T): T;
+  /** Makes every committed transaction durable (an fsync on the thread pool), then calls `done`. */
+  syncToDisk(done: (error: Error | null) => void): void;
+  /** The same, blocking (shutdown). */
+  syncToDiskNow(): void;
   appendEvent(event: InventoryEvent): void;
   /** Max-merges the delta's entries, stamping changed rows with `change`. */
   writeDelta(delta: Delta, change: number): void;
   findAnswer(key: string): StoredAnswer | undefined;
   saveAnswer(key: string, answer: StoredAnswer): void;
 
-  events(afterSeq: number, limit: number): InventoryEvent[];
+  /** Events with afterSeq < seq <= upToSeq, in seq order, at most `limit`. */
+  events(afterSeq: number, limit: number, upToSeq?: number): InventoryEvent[];
   eventCount(): number;
   /** Per SKU, the `at` of its latest event (highest seq): what a full pass over the log would end with. */
   lastEventAtBySku(): { sku: Sku; at: number }[];

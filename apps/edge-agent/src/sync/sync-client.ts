@@ -491,7 +491,11 @@ export class SyncClient {
     });
   }
 
-  /** True when nothing is in flight and nothing waits to be sent. */
+  /**
+   * True when nothing is in flight and nothing waits to be sent. Compared
+   * with memory (not the durable marks): idle also means memory holds
+   * nothing that is not on disk, so a repair sent from memory is safe.
+   */
   idle(): boolean {
     return (
       this.inflight.length === 0 &&
@@ -522,7 +526,8 @@ export class SyncClient {
     const { inventory } = this.opts;
     const maxInFlight = this.opts.maxInFlight ?? 8;
     while (this.phase === 'online' && this.inflight.length < maxInFlight) {
-      const upTo = inventory.lastChange;
+      // Only what is on disk: a batch being fsynced could still be undone by a power cut.
+      const upTo = inventory.durableChange;
       const delta =
         upTo > this.sentChange
           ? deltaOf(inventory.store.changesSince(inventory.identity.store, this.sentChange, upTo), inventory.identity.replica)
@@ -530,7 +535,7 @@ export class SyncClient {
       if (this.stateFirst && isEmptyDelta(delta)) this.stateFirst = false;
       const holdEvents =
         this.stateFirst || this.stateSeq > 0 || this.inflight.filter((b) => b.withEvents).length >= MAX_EVENT_BATCHES_IN_FLIGHT;
-      const events = holdEvents ? [] : inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000);
+      const events = holdEvents ? [] : inventory.store.events(this.sentEventSeq, this.opts.eventsPerBatch ?? 2_000, inventory.durableEventSeq);
       if (isEmptyDelta(delta) && events.length === 0) {
         this.sentChange = Math.max(this.sentChange, upTo);
         break;

@@ -1,0 +1,165 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Sku } from '@scoville/crdt-inventory';
+import { requestHash } from '@scoville/protocol';
+import { initAgent, openAgent } from '../src/agent.js';
+import type { StockChange } from '../src/inventory/agent-inventory.js';
+import { WriteService } from '../src/inventory/write-service.js';
+import { SqliteAgentStore } from '../src/store/sqlite-store.js';
+
+let dir: string;
+let opened: ReturnType<typeof openAgent>;
+let writes: WriteService;
+/** Real fsyncs of the WAL, started only when the test releases them: the disk "is slow". */
+let held: (() => void)[];
+const now = Date.parse('2026-11-30T10:00:00Z');
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'scoville-gc-'));
+  initAgent(dir, 's1');
+  opened = openAgent(dir);
+  held = [];
+  const realSync = opened.store.syncToDisk.bind(opened.store);
+  opened.store.syncToDisk = (done) => void held.push(() => realSync(done));
+  writes = new WriteService(opened.store, opened.inventory, () => now);
+});
+afterEach(() => {
+  writes.close();
+  opened.store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sale = (key: string, sku = 'A', qty = 1) => {
+  const body = { idempotencyKey: key, lines: [{ sku, qty }] };
+  return writes.write({ route: 'POST /sales', idempotencyKey: key, request: body, run: (ctx) => opened.inventory.sell([{ sku: sku as Sku, qty }], ctx) });
+};
+const restock = (key: string, sku: string, qty: number) => {
+  const body = { idempotencyKey: key, lines: [{ sku, qty }] };
+  return writes.write({ route: 'POST /restocks', idempotencyKey: key, request: body, run: (ctx) => opened.inventory.restock([{ sku: sku as Sku, qty }], ctx) });
+};
+const settled = <T>(p: Promise<T>) => {
+  const s = { done: false, value: undefined as T | undefined };
+  void p.then((v) => Object.assign(s, { done: true, value: v }), () => Object.assign(s, { done: true }));
+  return s;
+};
+const turn = () => new Promise((r) => setImmediate(r));
+/** Starts the held fsyncs and waits for them to complete. */
+const release = async () => {
+  const n = held.length;
+  for (const start of held.splice(0)) start();
+  while (writes.commits.stats.syncs < syncsBefore + n) await turn();
+  syncsBefore = writes.commits.stats.syncs;
+  await turn();
+};
+let syncsBefore = 0;
+
+describe('GroupCommit with the fsync off the event loop', () => {
+  it('answers only after the fsync; requests arriving meanwhile form the next batch', async () => {
+    syncsBefore = writes.commits.stats.syncs;
+    const r = restock('r', 'A', 10);
+    await turn();
+    await release();
+    expect((await r).status).toBe(201);
+    const durableSeq = opened.inventory.durableEventSeq;
+    const heard: StockChange[] = [];
+    opened.inventory.onChange((c) => heard.push(c));
+
+    const first = settled(Promise.all([sale('s1'), sale('s2')]));
+    await turn();
+    // Committed (the next reader sees it) but not yet durable: no answer, no announcement, not for the hub.
+    expect(writes.commits.stats.transactions).toBe(2);
+    expect(held).toHaveLength(1);
+    await turn();
+    expect(first.done).toBe(false);
+    expect(heard).toEqual([]);
+    expect(opened.inventory.lastEventSeq).toBe(durableSeq + 2);
+    expect(opened.inventory.durableEventSeq).toBe(durableSeq);
+    expect(opened.store.events(durableSeq, 100, opened.inventory.durableEventSeq)).toEqual([]);
+
+    // Arrive during the fsync: parsed and queued, committed together once it is done.
+    const second = settled(Promise.all([sale('s3'), sale('s4'), sale('s5')]));
+    await turn();
+    await turn();
+    expect(writes.commits.stats.transactions).toBe(2);
+
+    await release();
+    expect(first.done).toBe(true);
+    expect(first.value!.map((a) => a.status)).toEqual([201, 201]);
+    expect(heard.map((c) => c.event?.type)).toEqual(['sale', 'sale']);
+    expect(opened.inventory.durableEventSeq).toBe(durableSeq + 2);
+    expect(writes.commits.stats.transactions).toBe(3);
+    expect(second.done).toBe(false);
+    await release();
+    expect(second.value!.map((a) => a.status)).toEqual([201, 201, 201]);
+    expect(opened.inventory.durableEventSeq).toBe(durableSeq + 5);
+    expect(opened.store.events(durableSeq, 100, opened.inventory.durableEventSeq)).toHaveLength(5);
+    expect(writes.commits.stats).toMatchObject({ transactions: 3, writes: 6, syncs: 3 });
+  });
+
+  it('replays a key used in the batch being fsynced once that batch is durable; another body under it is refused', async () => {
+    syncsBefore = writes.commits.stats.syncs;
+    void restock('r', 'A', 10);
+    await turn();
+    await release();
+    const first = settled(sale('k'));
+    await turn();
+    const again = settled(sale('k'));
+    const other = settled(sale('k', 'A', 2));
+    await release();
+    expect(first.value).toMatchObject({ status: 201, replayed: false });
+    await release();
+    expect(again.value).toMatchObject({ status: 201, replayed: true, body: first.value!.body });
+    expect(other.value).toMatchObject({ status: 422, body: { error: { code: 'idempotency_key_reused' } } });
+    expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(9);
+    // The stored hash is @scoville/protocol's requestHash: answers stored by earlier versions still match.
+    expect(opened.store.findAnswer('k')!.requestHash).toBe(requestHash('POST /sales', { idempotencyKey: 'k', lines: [{ sku: 'A', qty: 1 }] }));
+  });
+
+  it('a failed transaction rejects its batch and restores memory from disk; the batch being fsynced is unaffected', async () => {
+    syncsBefore = writes.commits.stats.syncs;
+    void restock('r', 'A', 10);
+    await turn();
+    await release();
+    const ok = settled(sale('ok'));
+    await turn();
+    // Queued behind the fsync: a sale and a write that changes memory and then fails.
+    const victim = settled(sale('victim'));
+    const broken = writes.internal(() => {
+      opened.inventory.restock([{ sku: 'A' as Sku, qty: 100 }], { now });
+      throw new Error('disk full');
+    });
+    const failure = broken.then(() => 'committed', (e: unknown) => String(e));
+    await release();
+    expect(await failure).toBe('Error: disk full');
+    expect(ok.value).toMatchObject({ status: 201 });
+    expect(victim.done).toBe(true);
+    expect(victim.value).toBeUndefined();
+    expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(9);
+    const after = settled(sale('after'));
+    await turn();
+    await release();
+    expect(after.value).toMatchObject({ status: 201 });
+    expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(8);
+  });
+
+  it('close() commits what is queued and makes everything durable before it returns', async () => {
+    syncsBefore = writes.commits.stats.syncs;
+    void restock('r', 'A', 10);
+    await turn();
+    await release();
+    const inFsync = settled(sale('a'));
+    await turn();
+    const queued = settled(sale('b'));
+    writes.close();
+    await turn();
+    expect(inFsync.value).toMatchObject({ status: 201 });
+    expect(queued.value).toMatchObject({ status: 201 });
+    expect(opened.inventory.durableEventSeq).toBe(opened.inventory.lastEventSeq);
+    await expect(sale('late')).rejects.toThrow('shutting down');
+    const again = new SqliteAgentStore(opened.paths.db);
+    expect(again.events(0, 100).map((e) => e.idempotencyKey)).toEqual(['r', 'a', 'b']);
+    again.close();
+  });
+});
