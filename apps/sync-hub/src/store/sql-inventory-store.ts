@@ -103,18 +103,48 @@ const COUNTER_PAGE = (after: boolean): string => `
 
 /**
  * COUNTER_PAGE's text as entries, and the page's greatest key (the next page
- * starts after it). Ids are ASCII, so JS string order is the "C" collation's.
+ * starts after it; ids are ASCII, so JS string order is the "C" collation's).
+ * Scanned in place rather than split: an id equal to the previous entry's
+ * (the same store, the two replicas of a counter) is reused, not copied, so
+ * a million counters load with a fraction of the garbage.
  */
 function decodeCounterPage(text: string): { entries: CounterEntry[]; last: [string, string, string] } {
-  const f = text.split(' ');
-  if (f.length % 5 !== 0) throw new Error(`a counter page of ${f.length} fields, not entries of 5: an id with a space in counter_entries?`);
-  const entries = new Array<CounterEntry>(f.length / 5);
-  let m = 0;
-  for (let i = 0; i < f.length; i += 5) {
-    entries[i / 5] = { store: f[i] as StoreId, sku: f[i + 1] as CounterEntry['sku'], replica: f[i + 2] as ReplicaId, p: Number(f[i + 3]), n: Number(f[i + 4]) };
-    if (f[i]! > f[m]! || (f[i] === f[m] && (f[i + 1]! > f[m + 1]! || (f[i + 1] === f[m + 1] && f[i + 2]! > f[m + 2]!)))) m = i;
+  const entries: CounterEntry[] = [];
+  let at = 0;
+  const bad = (): Error => new Error(`malformed counter page at ${at}: ${JSON.stringify(text.slice(at, at + 60))}`);
+  const id = (prev: string, other = ''): string => {
+    const end = text.indexOf(' ', at);
+    if (end <= at) throw bad();
+    const len = end - at;
+    const v = len === prev.length && text.startsWith(prev, at) ? prev : len === other.length && text.startsWith(other, at) ? other : text.slice(at, end);
+    at = end + 1;
+    return v;
+  };
+  const count = (): number => {
+    const from = at;
+    let v = 0;
+    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) v = v * 10 + (c - 48);
+    if (at === from || (at < text.length && text.charCodeAt(at) !== 32)) throw bad();
+    at++;
+    return v;
+  };
+  let store = '';
+  let sku = '';
+  let replica = '';
+  let before = '';
+  let [ls, lk, lr] = ['', '', ''];
+  while (at < text.length) {
+    store = id(store);
+    sku = id(sku);
+    const r = id(replica, before);
+    if (r !== replica) {
+      before = replica;
+      replica = r;
+    }
+    entries.push({ store: store as StoreId, sku: sku as CounterEntry['sku'], replica: replica as ReplicaId, p: count(), n: count() });
+    if (store > ls || (store === ls && (sku > lk || (sku === lk && replica > lr)))) [ls, lk, lr] = [store, sku, replica];
   }
-  return { entries, last: [f[m]!, f[m + 1]!, f[m + 2]!] };
+  return { entries, last: [ls, lk, lr] };
 }
 
 interface CounterRow {
