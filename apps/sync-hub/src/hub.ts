@@ -189,6 +189,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     clock: opts.clock ?? Date.now,
     log,
     storeForToken: (hash) => access.storeForToken(hash),
+    onAccessRevoked: access.onRevoke?.bind(access),
     audit: (actor, action, detail) => storage.audit.audit({ at: Date.now(), actor, action, detail }),
   });
   await selling.start(opts.sweepEveryMs);

@@ -4,7 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { HubSeller } from '../selling/hub-seller.js';
 import type { SellerBatch } from '../selling/seller-batch.js';
 import type { SellOutcome } from '../selling/sell-error.js';
-import type { SellingStore } from '../store/selling-store.js';
+import type { StoredAnswers } from '../selling/stored-answers.js';
 import { errorResponse } from './errors.js';
 
 /** Rounds of borrow-then-decide-again before a refusal for lack of stock is answered. */
@@ -39,9 +39,11 @@ export type WriteAnswer =
  * promises and replayed byte for byte (`Idempotent-Replayed: true`); the
  * same key with another request is 422; refusals are not stored (a retry
  * is judged afresh). Concurrent requests with one key wait for the first.
- * Transport-free (REST and GraphQL answer from it); see idempotentWriter.
+ * Stored answers are read through `answers` (memory, else one batched
+ * query for many requests); a success is remembered there once committed.
+ * Transport-free (REST and GraphQL answer from it; see writeResponse).
  */
-export function idempotentWrites(seller: HubSeller, store: SellingStore) {
+export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
   const inflight = new Map<string, Promise<unknown>>();
   return async function write<T>(req: WriteRequest<T>): Promise<WriteAnswer> {
     const slotKey = `${req.scope}\0${req.idempotencyKey}`;
@@ -59,7 +61,7 @@ export function idempotentWrites(seller: HubSeller, store: SellingStore) {
       }),
     );
     try {
-      const prior = await store.response(req.scope, req.idempotencyKey);
+      const prior = await answers.get(req.scope, req.idempotencyKey);
       if (prior !== null) {
         if (prior.requestHash !== hash) {
           return { ok: false, status: 422, code: 'idempotency_key_reused', message: `idempotency key ${req.idempotencyKey} was already used for a different request`, details: {} };
@@ -76,7 +78,10 @@ export function idempotentWrites(seller: HubSeller, store: SellingStore) {
         outcome = await seller.submit(req.run, slot);
       }
       if (!outcome.ok) return { ok: false, status: outcome.error.status, code: outcome.error.code, message: outcome.error.message, details: outcome.error.details };
-      return { ok: true, status: req.status, json: JSON.stringify(outcome.value), replayed: false };
+      // The same bytes the group stored under the key (HubSeller: JSON.stringify of this value).
+      const json = JSON.stringify(outcome.value);
+      answers.remember({ ...slot, body: json, at: Date.now() });
+      return { ok: true, status: req.status, json, replayed: false };
     } finally {
       inflight.delete(slotKey);
       release();
@@ -87,12 +92,6 @@ export function idempotentWrites(seller: HubSeller, store: SellingStore) {
 /** A WriteAnswer as the REST answer: the stored bytes with `Idempotent-Replayed`, or `{error}`. */
 export function writeResponse(c: Context, a: WriteAnswer): Response {
   return a.ok ? replay(a.json, a.status, a.replayed) : errorResponse(c, a.status, a.code, a.message, a.details);
-}
-
-/** idempotentWrites answering a hono Context (the REST routes). */
-export function idempotentWriter(seller: HubSeller, store: SellingStore) {
-  const write = idempotentWrites(seller, store);
-  return async <T>(c: Context, req: WriteRequest<T>): Promise<Response> => writeResponse(c, await write(req));
 }
 
 function replay(body: string, status: number, replayed: boolean): Response {

@@ -8,6 +8,7 @@ import type { CartRow, SellingStore } from '../store/selling-store.js';
 import type { CartDirectory } from './cart-directory.js';
 import { cartStatus, cartView, commitCart, DEFAULT_TTL_SECONDS, findHold, holdCart, newCartId, releaseCart, type CartView } from './carts.js';
 import type { HubSeller } from './hub-seller.js';
+import { StoredAnswers } from './stored-answers.js';
 
 export type ReservationBody = z.infer<typeof reservationBody>;
 
@@ -44,7 +45,7 @@ const fromWrite = (a: WriteAnswer): SellAnswer =>
  * over GraphQL and the other way round.
  */
 export function sellingService(deps: SellingServiceDeps) {
-  const writes = idempotentWrites(deps.seller, deps.selling);
+  const writes = idempotentWrites(deps.seller, new StoredAnswers(deps.selling));
 
   const load = async (id: string): Promise<CartRow | SellAnswer> => {
     const ok = reservationIdParam.safeParse(id);

@@ -23,7 +23,41 @@ export interface SellingDeps {
   clock: () => number;
   log: Logger;
   storeForToken: (tokenHash: string) => Promise<StoreId | null>;
+  /** Subscribes to revokes and token rotations (this process's and, via NOTIFY, others'); returns the unsubscribe. */
+  onAccessRevoked?: (listener: () => void) => () => void;
   audit: (actor: string, action: string, detail: Record<string, unknown>) => Promise<void>;
+}
+
+/** How long a store token's store is trusted without asking the database again. */
+const TOKEN_TTL_MS = 1_000;
+
+/**
+ * `storeForToken` behind a short cache: `POST /inventory/updates` checks its
+ * token on every request. Concurrent checks of one token share one query; a
+ * revoke or rotation (`onRevoked`) empties the cache at once; one the hub
+ * was not told of lasts at most `TOKEN_TTL_MS`, like API keys
+ * (http/api-keys.ts). Unknown tokens are not cached.
+ */
+export function cachedStoreForToken(
+  lookup: (tokenHash: string) => Promise<StoreId | null>,
+  onRevoked?: (listener: () => void) => () => void,
+): { get: (tokenHash: string) => Promise<StoreId | null>; stop: () => void } {
+  const cache = new Map<string, { store: Promise<StoreId | null>; until: number }>();
+  const stop = onRevoked?.(() => cache.clear()) ?? (() => undefined);
+  const get = (tokenHash: string): Promise<StoreId | null> => {
+    const now = Date.now();
+    const hit = cache.get(tokenHash);
+    if (hit !== undefined && hit.until >= now) return hit.store;
+    const entry = { store: lookup(tokenHash), until: now + TOKEN_TTL_MS };
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(tokenHash, entry);
+    const forget = () => {
+      if (cache.get(tokenHash) === entry) cache.delete(tokenHash);
+    };
+    entry.store.then((store) => store === null && forget(), forget);
+    return entry.store;
+  };
+  return { get, stop };
 }
 
 /** The hub's selling side, wired: seller, carts, expiry sweep, routes. */
@@ -52,6 +86,7 @@ export function createSelling(deps: SellingDeps) {
   carts.usePeers(peers);
   // One service behind REST and GraphQL.
   const service = sellingService({ seller, selling, carts, state: deps.state, clock: deps.clock });
+  const tokens = cachedStoreForToken(deps.storeForToken, deps.onAccessRevoked);
   return {
     seller,
     carts,
@@ -59,7 +94,7 @@ export function createSelling(deps: SellingDeps) {
     selling,
     service,
     mount(app: Hono, auth: (need: 'read' | 'reserve' | 'admin') => MiddlewareHandler): void {
-      mountSellingRoutes(app, { service, storeForToken: deps.storeForToken, audit: deps.audit, auth });
+      mountSellingRoutes(app, { service, storeForToken: tokens.get, audit: deps.audit, auth });
     },
     async start(sweepEveryMs = 1_000): Promise<void> {
       await peers.start();
@@ -67,6 +102,7 @@ export function createSelling(deps: SellingDeps) {
     },
     async stop(): Promise<void> {
       sweeper.stop();
+      tokens.stop();
       await peers.stop();
       await seller.close();
     },

@@ -47,6 +47,8 @@ export interface CommitRecords {
 export interface SellingStore {
   /** The stored answer for (scope, key), or null. */
   response(scope: string, key: string): Promise<StoredResponse | null>;
+  /** The stored answers among `keys`, in one round trip (any order; keys without an answer are left out). */
+  responses(keys: readonly { scope: string; key: string }[]): Promise<StoredResponse[]>;
   /** A cart by id (any hub replica's), or null. */
   cart(id: string): Promise<CartRow | null>;
   /** Replica ids of every hub process registered on this database. */

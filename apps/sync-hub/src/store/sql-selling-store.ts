@@ -53,6 +53,17 @@ export class SqlSellingStore implements SellingStore {
     return row ? { scope, key, requestHash: row.request_hash, status: row.status, body: row.body, at: row.at } : null;
   }
 
+  async responses(keys: readonly { scope: string; key: string }[]): Promise<StoredResponse[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.db.query<{ scope: string; key: string; request_hash: string; status: number; body: string; at: number }>(
+      `SELECT r.scope, r.key, r.request_hash, r.status, r.body, r.at
+         FROM unnest($1::text[], $2::text[]) AS k(scope, key)
+         JOIN http_responses r ON r.scope = k.scope COLLATE "C" AND r.key = k.key COLLATE "C"`,
+      [keys.map((k) => k.scope), keys.map((k) => k.key)],
+    );
+    return rows.map((row) => ({ scope: row.scope, key: row.key, requestHash: row.request_hash, status: row.status, body: row.body, at: row.at }));
+  }
+
   async cart(id: string): Promise<CartRow | null> {
     const [row] = await this.db.query<{ store_id: string; owner: string; lines: CartLineRow[] | string; expires_at: number; created_at: number }>(
       'SELECT store_id, owner, lines, expires_at, created_at FROM carts WHERE cart_id = $1',
