@@ -40,22 +40,40 @@ export interface HubSellerDeps {
   onCommitted?: (batch: SellerBatch) => void;
 }
 
+interface Group {
+  batch: SellerBatch;
+  /** The jobs decided on `batch`, in order, and their outcomes. */
+  jobs: Job[];
+  outcomes: SellOutcome<unknown>[];
+}
+
 /**
  * This hub process as a selling replica: the only writer of its own CRDT
  * entries (holds of storefront carts, sales of stores without an agent,
  * rights handed to agents).
  *
- * Jobs queue while a group is committing; the next group takes them all,
- * decides them in order against scratch copies of the committed counters
- * (SellerBatch) and commits them in ONE transaction through the shared
- * HubCommitter. Only one group is in flight, so the next group decides on a
- * state that includes the previous group's commit, and this replica's
- * entries and event seqs never depend on a transaction that may still fail.
- * Every promise (201 hold, 200 commit, rights grant) settles after COMMIT.
+ * Jobs are decided in order on a group (SellerBatch: scratch copies of the
+ * counters) and a group is committed in ONE transaction through the shared
+ * HubCommitter. One group commits at a time; while it does, the jobs that
+ * arrive are decided as they come on the next group, which sees what the
+ * committing one changed (a pipeline of two: deciding overlaps the commit,
+ * and the next transaction starts the moment the previous one settles).
+ * The next group is submitted only after the previous one COMMITTED, so
+ * this replica's entries and event seqs never depend on a transaction that
+ * may still fail; if it fails, the next group is thrown away and its jobs
+ * decided again on the committed state. Every answer (201 hold, 200 commit,
+ * a refusal, a rights grant) settles after its own group committed: a
+ * refusal decided against an uncommitted group is never sent before that
+ * group is durable.
  */
 export class HubSeller {
+  /** Jobs not yet decided (the next group is full, or a pump is scheduled). */
   private queue: Job[] = [];
-  private running = false;
+  /** The group in the committer, if any. */
+  private committing: Group | null = null;
+  /** The group being decided (on top of `committing`), submitted when that one commits. */
+  private open: Group | null = null;
+  private scheduled = false;
   private nextSeq: number;
   private closed = false;
 
@@ -67,90 +85,119 @@ export class HubSeller {
     return this.deps.me;
   }
 
-  /** Decides `run` in the next group; resolves after the group committed (or with its refusal). */
+  /** Decides `run` in the next group; resolves after that group committed (or with its refusal, also after). */
   submit<T>(run: (batch: SellerBatch) => SellOutcome<T>, slot: ResponseSlot | null = null): Promise<SellOutcome<T>> {
     if (this.closed) return Promise.reject(new Error('hub is shutting down'));
     return new Promise((resolve, reject) => {
       this.queue.push({ run, slot, resolve: resolve as (o: SellOutcome<unknown>) => void, reject });
-      if (!this.running) {
-        this.running = true;
+      if (!this.scheduled) {
+        this.scheduled = true;
         // Let the requests of this event-loop turn join the group.
-        setImmediate(() => void this.drain());
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
       }
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const jobs = this.queue.splice(0, MAX_JOBS_PER_GROUP);
-        await this.runGroup(jobs);
+  /** Decides queued jobs on the open group; submits it when no group is committing. */
+  private pump(): void {
+    for (;;) {
+      if (this.queue.length > 0) {
+        const room = MAX_JOBS_PER_GROUP - (this.open?.jobs.length ?? 0);
+        if (room > 0) this.open = this.decide(this.open, this.queue.splice(0, room));
       }
-    } finally {
-      this.running = false;
-      if (this.queue.length > 0 && !this.closed) {
-        this.running = true;
-        setImmediate(() => void this.drain());
+      if (this.committing !== null || this.open === null) return;
+      const group = this.open;
+      this.open = null;
+      if (group.batch.isEmpty()) {
+        // Nothing to store (refusals, no-ops): decided on the committed state, answer now.
+        group.jobs.forEach((j, i) => j.resolve(group.outcomes[i]!));
+        continue;
       }
+      this.committing = group;
+      void this.commit(group);
     }
   }
 
-  private async runGroup(all: Job[]): Promise<void> {
-    const { batch, outcomes, jobs } = this.decide(all);
-    if (!batch.isEmpty()) {
-      const item: CommitItem = {
-        delta: batch.delta,
-        events: batch.events,
-        from: { replica: this.deps.me, store: HUB_SCOPE, at: batch.now },
-        records: batch.records(),
-      };
-      try {
-        await this.deps.committer.submit(item);
-      } catch (e) {
-        // Nothing of the group was stored: its seqs are free again.
-        this.deps.log.error('selling group failed to commit', { jobs: jobs.length, err: String(e) });
-        for (const j of jobs) j.reject(e);
-        return;
+  private async commit(group: Group): Promise<void> {
+    const { batch } = group;
+    const item: CommitItem = {
+      delta: batch.delta,
+      events: batch.events,
+      from: { replica: this.deps.me, store: HUB_SCOPE, at: batch.now },
+      records: batch.records(),
+    };
+    try {
+      await this.deps.committer.submit(item);
+    } catch (e) {
+      // Nothing of the group was stored: its seqs are free again, and the
+      // group decided on top of it is decided again on the committed state.
+      this.deps.log.error('selling group failed to commit', { jobs: group.jobs.length, err: String(e) });
+      this.committing = null;
+      if (this.open !== null) {
+        this.queue.unshift(...this.open.jobs);
+        this.open = null;
       }
-      this.nextSeq = batch.nextSeq;
-      this.deps.onCommitted?.(batch);
+      for (const j of group.jobs) j.reject(e);
+      if (!this.closed) this.pump();
+      return;
     }
-    jobs.forEach((j, i) => j.resolve(outcomes[i]!));
+    this.nextSeq = batch.nextSeq;
+    this.committing = null;
+    this.open?.batch.beforeCommitted();
+    this.deps.onCommitted?.(batch);
+    // Start the next transaction first, then answer this group.
+    this.pump();
+    group.jobs.forEach((j, i) => j.resolve(group.outcomes[i]!));
   }
 
   /**
-   * Runs every job on one batch. A job that throws (a bug: jobs check before
-   * they change) may have left half its changes, so the group is decided
-   * again without it.
+   * Runs `jobs` in order on `group` (a new one if null). A job that throws
+   * (a bug: jobs check before they change) may have left half its changes,
+   * so the group is decided again from its start without it.
    */
-  private decide(jobs: Job[]): { batch: SellerBatch; outcomes: SellOutcome<unknown>[]; jobs: Job[] } {
+  private decide(group: Group | null, jobs: Job[]): Group {
+    let g = group ?? this.newGroup();
+    let todo = jobs;
     for (;;) {
-      const batch = new SellerBatch(this.deps.state.state, this.deps.me, this.nextSeq, this.deps.clock());
-      const outcomes: SellOutcome<unknown>[] = [];
       let thrower = -1;
-      for (let i = 0; i < jobs.length; i++) {
-        const job = jobs[i]!;
+      for (let i = 0; i < todo.length; i++) {
+        const job = todo[i]!;
         try {
-          const o = job.run(batch);
-          outcomes.push(o);
-          if (o.ok && job.slot !== null) batch.responses.push(stored(job.slot, o.value, batch.now));
+          const o = job.run(g.batch);
+          g.outcomes.push(o);
+          g.jobs.push(job);
+          if (o.ok && job.slot !== null) g.batch.responses.push(stored(job.slot, o.value, g.batch.now));
         } catch (e) {
           thrower = i;
           job.reject(e);
           break;
         }
       }
-      if (thrower < 0) return { batch, outcomes, jobs };
-      jobs = jobs.filter((_, i) => i !== thrower);
+      if (thrower < 0) return g;
+      todo = [...g.jobs, ...todo.slice(thrower + 1)];
+      g = this.newGroup();
     }
   }
 
-  /** Refuses new jobs; waits (bounded) for the group in flight. */
+  private newGroup(): Group {
+    const before = this.committing?.batch ?? null;
+    const batch = new SellerBatch(this.deps.state.state, this.deps.me, before?.nextSeq ?? this.nextSeq, this.deps.clock(), before);
+    return { batch, jobs: [], outcomes: [] };
+  }
+
+  /** Refuses new jobs; waits (bounded) for the groups in flight. */
   async close(timeoutMs = 5_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((this.committing !== null || this.open !== null || this.queue.length > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     this.closed = true;
-    for (const j of this.queue.splice(0)) j.reject(new Error('hub is shutting down'));
+    const left = [...(this.open?.jobs ?? []), ...this.queue.splice(0)];
+    this.open = null;
+    for (const j of left) j.reject(new Error('hub is shutting down'));
   }
 }
 

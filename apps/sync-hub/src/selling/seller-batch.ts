@@ -12,7 +12,7 @@ import {
   type StoreId,
 } from '@scoville/crdt-inventory';
 import type { CartRow, CommitRecords, StoredResponse } from '../store/selling-store.js';
-import { scratchCounter } from './counter-slice.js';
+import { counterSlice, scratchCounter } from './counter-slice.js';
 
 /**
  * The decisions of one group commit of this hub replica. Jobs run one after
@@ -21,11 +21,23 @@ import { scratchCounter } from './counter-slice.js';
  * untouched until the group's single transaction commits (then the
  * committer applies the group's delta to memory).
  *
+ * A group may be decided while the one before it (`before`) is still
+ * committing: its scratch copies are then the committed counters joined
+ * with what `before` changed, so it decides as if `before` had committed
+ * (HubSeller submits it only once `before` has, and decides it again if
+ * `before` fails). A scratch copy also joins the committed counter again
+ * whenever that changed since (another replica's entries, rights lent by
+ * another hub process): such joins only ever add to this replica's rights,
+ * so nothing decided earlier in the group becomes wrong.
+ *
  * Like the agent's AgentInventory, a job checks everything before it changes
  * anything, so a refusal leaves the batch as it was.
  */
 export class SellerBatch {
-  private readonly scratches = new Map<string, InventoryState>();
+  /** Scratch copies by `${store} ${sku}`, with the committed counter's seq they include. */
+  private readonly scratches = new Map<string, { state: InventoryState; seq: number }>();
+  /** `delta` by counter, built on first use by the group after this one. */
+  private byCounter: Map<string, Delta> | null = null;
   readonly delta: Delta = emptyDelta();
   readonly events: InventoryEvent[] = [];
   readonly responses: StoredResponse[] = [];
@@ -39,17 +51,49 @@ export class SellerBatch {
     /** Seq of this replica's next event. */
     public nextSeq: number,
     readonly now: number,
+    /** The group decided before this one, not committed yet (null: every earlier group has committed). */
+    private before: SellerBatch | null = null,
   ) {}
 
-  /** The scratch copy of one counter, created from the committed state on first use. */
+  /** The group before this one committed (its changes are in the committed state now). */
+  beforeCommitted(): void {
+    this.before = null;
+  }
+
+  /** The scratch copy of one counter, created from the committed state (and `before`) on first use. */
   counter(store: StoreId, sku: Sku): InventoryState {
     const key = `${store} ${sku}`;
+    const seq = this.committed.counter(store, sku)?.seq ?? -1;
     let s = this.scratches.get(key);
     if (s === undefined) {
-      s = scratchCounter(this.committed, store, sku);
+      const state = scratchCounter(this.committed, store, sku);
+      const earlier = this.before?.deltaOf(key);
+      if (earlier !== undefined) state.applyDelta(earlier);
+      s = { state, seq };
       this.scratches.set(key, s);
+    } else if (s.seq !== seq) {
+      s.state.applyDelta(counterSlice(this.committed, store, sku));
+      s.seq = seq;
     }
-    return s;
+    return s.state;
+  }
+
+  /** What this group changed on one counter (`${store} ${sku}`). */
+  private deltaOf(key: string): Delta | undefined {
+    if (this.byCounter === null) {
+      const m = new Map<string, Delta>();
+      const of = (store: StoreId, sku: Sku): Delta => {
+        const k = `${store} ${sku}`;
+        let d = m.get(k);
+        if (d === undefined) m.set(k, (d = emptyDelta()));
+        return d;
+      };
+      for (const e of this.delta.entries) of(e.store, e.sku).entries.push(e);
+      for (const t of this.delta.transfers) of(t.store, t.sku).transfers.push(t);
+      for (const r of this.delta.reservations) of(r.store, r.sku).reservations.push(r);
+      this.byCounter = m;
+    }
+    return this.byCounter.get(key);
   }
 
   /**
