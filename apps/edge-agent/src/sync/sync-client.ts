@@ -7,6 +7,14 @@ import type { SyncStatus } from '../http/app.js';
 import type { AgentInventory } from '../inventory/agent-inventory.js';
 import type { WriteService } from '../inventory/write-service.js';
 
+/**
+ * How long a till sale short of rights waits for the hub's grant before it
+ * is refused (409): a round trip from the store to the hub plus one hub
+ * commit. 300 ms was too tight for a loaded hub (CI saw a refused sale that
+ * the hub granted moments later); a customer at a till does not notice 1 s.
+ */
+export const RIGHTS_WAIT_MS = 1_000;
+
 /** Durable watermarks in the agent's sync_state table. */
 export const ACKED_CHANGE = 'acked_change';
 export const ACKED_EVENT_SEQ = 'acked_event_seq';
@@ -440,7 +448,7 @@ export class SyncClient {
    * for the grant to be applied; resolves with the units granted (0 when
    * offline, on a 1.0 hub, or on timeout: a late grant still arrives and is applied).
    */
-  requestRights(sku: Sku, qty: number, timeoutMs = 300): Promise<number> {
+  requestRights(sku: Sku, qty: number, timeoutMs = RIGHTS_WAIT_MS): Promise<number> {
     if (this.phase !== 'online' || this.hubReplica === null) return Promise.resolve(0);
     const requestId = `${this.requestPrefix}-${++this.requestCount}`;
     return new Promise((resolve) => {
@@ -460,7 +468,7 @@ export class SyncClient {
    * waiting at most `timeoutMs` for the grants; hand-over is paused until
    * `sell` is done, so granted rights are not handed straight back.
    */
-  async withRights<T>(short: readonly { sku: Sku; qty: number }[], sell: () => Promise<T>, timeoutMs = 300): Promise<T> {
+  async withRights<T>(short: readonly { sku: Sku; qty: number }[], sell: () => Promise<T>, timeoutMs = RIGHTS_WAIT_MS): Promise<T> {
     if (short.length === 0 || this.phase !== 'online') return sell();
     this.handOverPaused++;
     try {
