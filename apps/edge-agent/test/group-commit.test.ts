@@ -14,6 +14,8 @@ let opened: ReturnType<typeof openAgent>;
 let writes: WriteService;
 /** Real fsyncs of the WAL, started only when the test releases them: the disk "is slow". */
 let held: (() => void)[];
+/** Held fsyncs started and not yet called back. */
+let running = 0;
 const now = Date.parse('2026-11-30T10:00:00Z');
 
 beforeEach(() => {
@@ -21,8 +23,16 @@ beforeEach(() => {
   initAgent(dir, 's1');
   opened = openAgent(dir);
   held = [];
+  running = 0;
   const realSync = opened.store.syncToDisk.bind(opened.store);
-  opened.store.syncToDisk = (done) => void held.push(() => realSync(done));
+  opened.store.syncToDisk = (done) =>
+    void held.push(() => {
+      running++;
+      realSync((error) => {
+        running--;
+        done(error);
+      });
+    });
   writes = new WriteService(opened.store, opened.inventory, () => now);
 });
 afterEach(() => {
@@ -30,6 +40,12 @@ afterEach(() => {
   opened.store.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** One batch of fsyncs per batch in flight at most: the next batch waits for the disk. */
+const oneSyncInFlight = () => {
+  writes.close();
+  writes = new WriteService(opened.store, opened.inventory, () => now, { maxSyncsInFlight: 1 });
+};
 
 const sale = (key: string, sku = 'A', qty = 1) => {
   const body = { idempotencyKey: key, lines: [{ sku, qty }] };
@@ -45,23 +61,24 @@ const settled = <T>(p: Promise<T>) => {
   return s;
 };
 const turn = () => new Promise((r) => setImmediate(r));
-/** Starts the held fsyncs and waits for them to complete. */
-const release = async () => {
-  const n = held.length;
-  for (const start of held.splice(0)) start();
-  while (writes.commits.stats.syncs < syncsBefore + n) await turn();
-  syncsBefore = writes.commits.stats.syncs;
+/** Starts the held fsyncs (`which`: some of them) and waits for them to complete. */
+const release = async (which?: number[]) => {
+  const start = which === undefined ? held.splice(0) : which.map((i) => held[i]!);
+  if (which !== undefined) held = held.filter((_, i) => !which.includes(i));
+  for (const s of start) s();
+  while (running > 0) await turn();
   await turn();
 };
-let syncsBefore = 0;
+const stocked = async () => {
+  void restock('r', 'A', 10);
+  await turn();
+  await release();
+};
 
 describe('GroupCommit with the fsync off the event loop', () => {
   it('answers only after the fsync; requests arriving meanwhile form the next batch', async () => {
-    syncsBefore = writes.commits.stats.syncs;
-    const r = restock('r', 'A', 10);
-    await turn();
-    await release();
-    expect((await r).status).toBe(201);
+    oneSyncInFlight();
+    await stocked();
     const durableSeq = opened.inventory.durableEventSeq;
     const heard: StockChange[] = [];
     opened.inventory.onChange((c) => heard.push(c));
@@ -98,11 +115,31 @@ describe('GroupCommit with the fsync off the event loop', () => {
     expect(writes.commits.stats).toMatchObject({ transactions: 3, writes: 6, syncs: 3 });
   });
 
-  it('replays a key used in the batch being fsynced once that batch is durable; another body under it is refused', async () => {
-    syncsBefore = writes.commits.stats.syncs;
-    void restock('r', 'A', 10);
+  it('with two fsyncs in flight, the later one covers the earlier batch too: answers in commit order, once', async () => {
+    await stocked();
+    const order: string[] = [];
+    const first = sale('s1').then((a) => order.push(`s1 ${a.status}`));
+    await turn();
+    const second = sale('s2').then((a) => order.push(`s2 ${a.status}`));
+    await turn();
+    // Both committed, both fsyncs issued; the second ends first.
+    expect(held).toHaveLength(2);
+    await release([1]);
+    expect(order).toEqual(['s1 201', 's2 201']);
+    expect(opened.inventory.durableEventSeq).toBe(opened.inventory.lastEventSeq);
+    await release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['s1 201', 's2 201']);
+    const third = settled(sale('s3'));
     await turn();
     await release();
+    expect(third.value).toMatchObject({ status: 201 });
+    expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(7);
+  });
+
+  it('replays a key used in the batch being fsynced once that batch is durable; another body under it is refused', async () => {
+    oneSyncInFlight();
+    await stocked();
     const first = settled(sale('k'));
     await turn();
     const again = settled(sale('k'));
@@ -118,10 +155,7 @@ describe('GroupCommit with the fsync off the event loop', () => {
   });
 
   it('a failed transaction rejects its batch and restores memory from disk; the batch being fsynced is unaffected', async () => {
-    syncsBefore = writes.commits.stats.syncs;
-    void restock('r', 'A', 10);
-    await turn();
-    await release();
+    await stocked();
     const ok = settled(sale('ok'));
     await turn();
     // Queued behind the fsync: a sale and a write that changes memory and then fails.
@@ -145,21 +179,21 @@ describe('GroupCommit with the fsync off the event loop', () => {
   });
 
   it('close() commits what is queued and makes everything durable before it returns', async () => {
-    syncsBefore = writes.commits.stats.syncs;
-    void restock('r', 'A', 10);
-    await turn();
-    await release();
+    await stocked();
     const inFsync = settled(sale('a'));
     await turn();
-    const queued = settled(sale('b'));
+    const alsoInFsync = settled(sale('b'));
+    await turn();
+    const queued = settled(sale('c'));
     writes.close();
     await turn();
     expect(inFsync.value).toMatchObject({ status: 201 });
+    expect(alsoInFsync.value).toMatchObject({ status: 201 });
     expect(queued.value).toMatchObject({ status: 201 });
     expect(opened.inventory.durableEventSeq).toBe(opened.inventory.lastEventSeq);
     await expect(sale('late')).rejects.toThrow('shutting down');
     const again = new SqliteAgentStore(opened.paths.db);
-    expect(again.events(0, 100).map((e) => e.idempotencyKey)).toEqual(['r', 'a', 'b']);
+    expect(again.events(0, 100).map((e) => e.idempotencyKey)).toEqual(['r', 'a', 'b', 'c']);
     again.close();
   });
 });

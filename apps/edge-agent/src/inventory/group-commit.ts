@@ -35,14 +35,21 @@ export interface GroupCommitOptions {
    */
   overlap?: boolean;
   /**
-   * Batches committed and waiting for their fsync at most (overlap only).
-   * 1: the next batch commits when the previous is durable. More: it commits
-   * at once and its fsync is issued next to the earlier ones (the disk may
-   * serve them together), which cuts a terminal's wait when the requests of
-   * one batch arrive during another's fsync.
+   * Batches committed and waiting for their fsync at most (overlap only;
+   * default DEFAULT_SYNCS_IN_FLIGHT). 1: the next batch commits when the
+   * previous is durable. More: it commits at once and its fsync is issued
+   * next to the earlier ones (the disk may serve them together), which cuts a
+   * terminal's wait when its request arrived during another batch's fsync.
    */
   maxSyncsInFlight?: number;
 }
+
+/**
+ * Two: the requests that arrive during one fsync commit and issue theirs at
+ * once instead of waiting a whole fsync more (bench/agent-sales.ts, same run:
+ * 4 terminals 714 vs 575 sales/s with one, 16 terminals 842 vs 812).
+ */
+export const DEFAULT_SYNCS_IN_FLIGHT = 2;
 
 /** The disk did not confirm a write: the agent takes no more writes until it is restarted. */
 export class DurabilityLostError extends Error {
@@ -87,7 +94,7 @@ export class GroupCommit<C = unknown> {
   ) {
     this.maxBatch = opts.maxBatch ?? Number.POSITIVE_INFINITY;
     this.overlap = opts.overlap ?? true;
-    this.maxSyncs = opts.maxSyncsInFlight ?? 1;
+    this.maxSyncs = opts.maxSyncsInFlight ?? DEFAULT_SYNCS_IN_FLIGHT;
     if (!(this.maxBatch >= 1)) throw new RangeError(`maxBatch must be at least 1, got ${this.maxBatch}`);
     if (!(this.maxSyncs >= 1)) throw new RangeError(`maxSyncsInFlight must be at least 1, got ${this.maxSyncs}`);
   }
