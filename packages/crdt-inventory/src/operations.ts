@@ -20,17 +20,47 @@ export function heldOn(state: InventoryState, c: Counter | undefined, now: numbe
   return held;
 }
 
+/** One owner's active holds in a list: their units and the earliest expiry. */
+interface OwnerHolds {
+  held: number;
+  firstExpiry: number;
+}
+
+const NO_HOLDS: OwnerHolds = { held: 0, firstExpiry: Infinity };
+
+/**
+ * Per-owner sums of a counter's `holds`, kept per list object: InventoryState
+ * only ever appends to a list or replaces it with a new one (records are
+ * never changed in place), so a summary covers the first `seen` entries and
+ * is extended by the appended ones. Without it every hold at the hub (a
+ * rights check, then the hold) walked every active hold on the counter:
+ * quadratic over a flash sale (bench/flash-sale.ts).
+ */
+const summaries = new WeakMap<readonly ReservationRecord[], { seen: number; byOwner: Map<ReplicaId, OwnerHolds> }>();
+
+function ownerHolds(holds: readonly ReservationRecord[], owner: ReplicaId): OwnerHolds {
+  let s = summaries.get(holds);
+  if (s === undefined || s.seen > holds.length) summaries.set(holds, (s = { seen: 0, byOwner: new Map() }));
+  for (; s.seen < holds.length; s.seen++) {
+    const h = holds[s.seen]!;
+    if (h.status !== 'active') continue;
+    let o = s.byOwner.get(h.owner);
+    if (o === undefined) s.byOwner.set(h.owner, (o = { held: 0, firstExpiry: Infinity }));
+    o.held += h.qty;
+    if (h.expiresAt < o.firstExpiry) o.firstExpiry = h.expiresAt;
+  }
+  return s.byOwner.get(owner) ?? NO_HOLDS;
+}
+
 /** Units in every active hold of `owner` on a counter, lapsed or not. */
 function activeHeld(c: Counter, owner: ReplicaId): number {
-  if (c.holds === null) return 0;
-  let held = 0;
-  for (const h of c.holds) if (h.status === 'active' && h.owner === owner) held += h.qty;
-  return held;
+  return c.holds === null ? 0 : ownerHolds(c.holds, owner).held;
 }
 
 /** Active holds of `owner` on a counter that have lapsed by `now` (none for a non-finite now). */
 function lapsedHolds(c: Counter | undefined, owner: ReplicaId, now: number): ReservationRecord[] {
   if (c?.holds == null) return [];
+  if (!(ownerHolds(c.holds, owner).firstExpiry <= now)) return [];
   return c.holds.filter((h) => h.status === 'active' && h.owner === owner && h.expiresAt <= now);
 }
 
