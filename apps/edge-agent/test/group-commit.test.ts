@@ -69,11 +69,14 @@ const release = async (which?: number[]) => {
   while (running > 0) await turn();
   await turn();
 };
-const stocked = async () => {
-  void restock('r', 'A', 10);
+/** The answer to `write` once its batch's fsync has been let through. */
+const durable = async <T>(write: Promise<T>): Promise<T | undefined> => {
+  const s = settled(write);
   await turn();
   await release();
+  return s.value;
 };
+const stocked = () => durable(restock('r', 'A', 10));
 
 describe('GroupCommit with the fsync off the event loop', () => {
   it('answers only after the fsync; requests arriving meanwhile form the next batch', async () => {
@@ -130,10 +133,7 @@ describe('GroupCommit with the fsync off the event loop', () => {
     await release();
     await Promise.all([first, second]);
     expect(order).toEqual(['s1 201', 's2 201']);
-    const third = settled(sale('s3'));
-    await turn();
-    await release();
-    expect(third.value).toMatchObject({ status: 201 });
+    expect(await durable(sale('s3'))).toMatchObject({ status: 201 });
     expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(7);
   });
 
@@ -171,10 +171,7 @@ describe('GroupCommit with the fsync off the event loop', () => {
     expect(victim.done).toBe(true);
     expect(victim.value).toBeUndefined();
     expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(9);
-    const after = settled(sale('after'));
-    await turn();
-    await release();
-    expect(after.value).toMatchObject({ status: 201 });
+    expect(await durable(sale('after'))).toMatchObject({ status: 201 });
     expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(8);
   });
 

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { AgentInventory, Outcome, WriteContext } from '../inventory/agent-inventory.js';
 import type { Answer, WriteService } from '../inventory/write-service.js';
 import { DurabilityLostError } from '../inventory/group-commit.js';
+import { requestIds } from '../observability/log.js';
 import type { CatalogItem } from '../store/agent-store.js';
 import type { AgentDocs } from '../docs/agent-docs.js';
 import { allowLocalItems } from '@scoville/protocol/docs';
@@ -71,7 +72,7 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err, c) => {
     // The fsync failed: whether this write reached the disk is unknown (a retry with its key finds out after a restart).
     if (err instanceof DurabilityLostError) return errorResponse(c, 503, err.code, err.message);
-    if (deps.log) deps.log.error('request failed', { method: c.req.method, path: c.req.path, err: String(err) });
+    if (deps.log) deps.log.error('request failed', { reqId: requestIds.get(c.req.raw), method: c.req.method, path: c.req.path, err: String(err) });
     else console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: c.req.path, err: String(err) }));
     return errorResponse(c, 500, 'internal', 'the agent could not complete the request; nothing was changed');
   });

@@ -4,7 +4,7 @@ import { routePath } from 'hono/route';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncStatus } from '../http/app.js';
 import type { AgentStore } from '../store/agent-store.js';
-import { requestContext } from './log.js';
+import { requestIds } from './log.js';
 
 export interface AgentMetricsDeps {
   store: Pick<AgentStore, 'syncValue' | 'events'>;
@@ -86,14 +86,15 @@ export function agentMetrics(deps: AgentMetricsDeps) {
     registers: [registry],
   });
 
-  /** Request id (`X-Request-Id`, the caller's when plain and short) in every log line of the request, and its latency. */
+  /** Request id (`X-Request-Id`, the caller's when plain and short) in the log lines of the request (requestIds), and its latency. */
   const observeRequests: MiddlewareHandler = async (c, next) => {
     const given = c.req.header('x-request-id');
     const reqId = given !== undefined && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : crypto.randomUUID();
     c.header('X-Request-Id', reqId);
+    requestIds.set(c.req.raw, reqId);
     const started = performance.now();
     try {
-      await requestContext.run({ reqId }, next);
+      await next();
     } finally {
       const path = routePath(c);
       seconds.observe(

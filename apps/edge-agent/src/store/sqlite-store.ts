@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, fsync, fsyncSync, openSync, statSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
@@ -199,7 +199,8 @@ export class SqliteAgentStore implements AgentStore {
       return;
     }
     this.wal.busy++;
-    fsync(fd, (error) => {
+    // fdatasync, as SQLite syncs its WAL: the data and the file size, not the mtime.
+    fdatasync(fd, (error) => {
       this.wal.busy--;
       this.wal.closeIfIdle();
       done(error);
@@ -208,7 +209,7 @@ export class SqliteAgentStore implements AgentStore {
 
   syncToDiskNow(): void {
     const fd = this.wal.open();
-    if (fd !== null) fsyncSync(fd);
+    if (fd !== null) fdatasyncSync(fd);
   }
 
   appendEvent(e: InventoryEvent): void {
