@@ -2,16 +2,20 @@ import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
 import type { SqlClient, SqlTx } from '../db/sql-client.js';
 import type { CartLineRow, CartRow, CommitRecords, SellingStore, StoredResponse } from './selling-store.js';
 
-const INSERT_RESPONSES = `
+const RESPONSES = `
   INSERT INTO http_responses (scope, key, request_hash, status, body, at)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
   ON CONFLICT (scope, key) DO NOTHING`;
 
-const INSERT_CARTS = `
+const CARTS = (p: number) => `
   INSERT INTO carts (cart_id, store_id, owner, lines, expires_at, created_at)
-  SELECT id, store, owner, lines::jsonb, exp, created FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+  SELECT id, store, owner, lines::jsonb, exp, created
+    FROM unnest($${p}::text[], $${p + 1}::text[], $${p + 2}::text[], $${p + 3}::text[], $${p + 4}::bigint[], $${p + 5}::bigint[])
     AS t(id, store, owner, lines, exp, created)
   ON CONFLICT (cart_id) DO NOTHING`;
+
+/** Both in one statement (one round trip of the commit instead of two: a hold group writes both). */
+const RESPONSES_AND_CARTS = `WITH responses AS (${RESPONSES}) ${CARTS(7)}`;
 
 /**
  * Writes a commit's records inside its transaction (called by the
@@ -20,26 +24,25 @@ const INSERT_CARTS = `
 export async function writeCommitRecords(tx: SqlTx, records: readonly CommitRecords[]): Promise<void> {
   const responses = records.flatMap((r) => r.responses ?? []);
   const carts = records.flatMap((r) => r.carts ?? []);
-  if (responses.length > 0) {
-    await tx.query(INSERT_RESPONSES, [
-      responses.map((r) => r.scope),
-      responses.map((r) => r.key),
-      responses.map((r) => r.requestHash),
-      responses.map((r) => r.status),
-      responses.map((r) => r.body),
-      responses.map((r) => r.at),
-    ]);
-  }
-  if (carts.length > 0) {
-    await tx.query(INSERT_CARTS, [
-      carts.map((c) => c.id),
-      carts.map((c) => c.store),
-      carts.map((c) => c.owner),
-      carts.map((c) => JSON.stringify(c.lines)),
-      carts.map((c) => c.expiresAt),
-      carts.map((c) => c.createdAt),
-    ]);
-  }
+  const responseColumns = [
+    responses.map((r) => r.scope),
+    responses.map((r) => r.key),
+    responses.map((r) => r.requestHash),
+    responses.map((r) => r.status),
+    responses.map((r) => r.body),
+    responses.map((r) => r.at),
+  ];
+  const cartColumns = [
+    carts.map((c) => c.id),
+    carts.map((c) => c.store),
+    carts.map((c) => c.owner),
+    carts.map((c) => JSON.stringify(c.lines)),
+    carts.map((c) => c.expiresAt),
+    carts.map((c) => c.createdAt),
+  ];
+  if (responses.length > 0 && carts.length > 0) await tx.query(RESPONSES_AND_CARTS, [...responseColumns, ...cartColumns]);
+  else if (responses.length > 0) await tx.query(RESPONSES, responseColumns);
+  else if (carts.length > 0) await tx.query(CARTS(1), cartColumns);
 }
 
 export class SqlSellingStore implements SellingStore {
