@@ -44,7 +44,8 @@ export class StoredAnswers {
       this.queue.push({ scope, key, resolve, reject });
       if (!this.running) {
         this.running = true;
-        void this.drain();
+        // Let the lookups of this event-loop turn join the query.
+        setImmediate(() => void this.drain());
       }
     });
   }
