@@ -9,12 +9,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { StoreId } from '@scoville/crdt-inventory';
-import { hashSecret, newSecret } from '../../apps/sync-hub/src/auth/tokens.js';
-import { openSqlClient } from '../../apps/sync-hub/src/db/open.js';
-import { openHubStorage } from '../../apps/sync-hub/src/store/sql-hub-storage.js';
 import { log } from './figures.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -67,9 +64,18 @@ export interface Registration {
   readKey: string;
 }
 
-/** Migrates the database and registers the stores and a read key, as the CLI would. */
-export async function registerStores(dbUrl: string, stores: readonly string[]): Promise<Registration> {
-  const client = await openSqlClient({ databaseUrl: dbUrl, poolSize: 4 });
+/**
+ * Migrates the database and registers the stores and a read key, as the CLI
+ * would: a PostgreSQL URL, or a PGlite data folder. `root`: the checkout
+ * whose code does it (another one's for an A/B run, so each hub finds the
+ * schema version it was written for).
+ */
+export async function registerStores(db: string | { dataDir: string }, stores: readonly string[], root = REPO_ROOT): Promise<Registration> {
+  const load = <T>(rel: string): Promise<T> => import(pathToFileURL(path.join(root, 'apps/sync-hub/src', rel)).href) as Promise<T>;
+  const { openSqlClient } = await load<typeof import('../../apps/sync-hub/src/db/open.js')>('db/open.ts');
+  const { openHubStorage } = await load<typeof import('../../apps/sync-hub/src/store/sql-hub-storage.js')>('store/sql-hub-storage.ts');
+  const { hashSecret, newSecret } = await load<typeof import('../../apps/sync-hub/src/auth/tokens.js')>('auth/tokens.ts');
+  const client = await openSqlClient(typeof db === 'string' ? { databaseUrl: db, poolSize: 4 } : { dataDir: db.dataDir });
   const s = openHubStorage(client);
   try {
     await s.migrate();
