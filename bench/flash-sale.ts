@@ -41,9 +41,14 @@
  * Correctness figures have the goal 0; a violation is reported (figure,
  * notes, log lines with the details), not thrown.
  *
+ * Same-run A/B: BENCH_FLASH_COMPARE=<another checkout>/apps/sync-hub/bin/sync-hub.js
+ * adds a fifth system `hub_cmp` (that checkout's hub, one process, its own
+ * fresh database), measured right after `hub` in every round, so both see
+ * the same background load; figures `cmp_*` and `hub_vs_cmp_ratio`.
+ *
  * Run alone: node --import tsx bench/flash-sale.ts
  * Env: BENCH_FLASH_UNITS (default 2000), BENCH_FLASH_ROUNDS (default 3),
- * BENCH_FLASH_CLIENTS (default 200). The servers are children: this file
+ * BENCH_FLASH_CLIENTS (default 200), BENCH_FLASH_COMPARE (default none). The servers are children: this file
  * again with `--serve bare` or `--serve naive <databaseUrl>`, and the hubs.
  */
 import { randomBytes } from 'node:crypto';
@@ -58,6 +63,7 @@ import { now, percentile } from './lib/stats.js';
 const UNITS = Number(process.env.BENCH_FLASH_UNITS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_FLASH_ROUNDS ?? 3);
 const CLIENTS = Number(process.env.BENCH_FLASH_CLIENTS ?? 200);
+const COMPARE_BIN = process.env.BENCH_FLASH_COMPARE ?? '';
 const WARMUP_UNITS = 1_000;
 const NAIVE_POOL = 20;
 const STORE = 'wh1';
@@ -529,6 +535,15 @@ async function main(): Promise<void> {
     log(`bare ${bare.url}; naive ${naive.url} (db ${naiveDb!.name}); hub ${one.url} (db ${hubDb!.name}); hub-a ${a.url}, hub-b ${b.url} (db ${twoDb!.name})`);
 
     const sys: System[] = await Promise.all([bareSystem(bare), hubSystem('hub', hubDb!, [one]), naiveSystem(naiveDb!, naive), hubSystem('two_hubs', twoDb!, [a, b])]);
+    if (COMPARE_BIN !== '') {
+      const cmpDb = await createBenchDatabase();
+      dbs.push(cmpDb);
+      await hubCli(cmpDb.url, ['stores', 'list']);
+      const cmp = await spawnOtherHub(COMPARE_BIN, cmpDb.url, 'hub-cmp');
+      hubs.push(cmp);
+      log(`hub_cmp ${cmp.url} (${COMPARE_BIN}, db ${cmpDb.name})`);
+      sys.splice(2, 0, await hubSystem('hub_cmp', cmpDb, [cmp]));
+    }
     const tallies = new Map(sys.map((s) => [s.name, newTally()]));
     for (const s of sys) await runSale(s, tallies.get(s.name)!, `${s.name}-warmup`, WARMUP_UNITS, false);
     for (let round = 1; round <= ROUNDS; round++) {
@@ -539,7 +554,7 @@ async function main(): Promise<void> {
 
     const T = (n: string) => tallies.get(n)!;
     const [sb, sh, sn, s2] = ['bare', 'hub', 'naive', 'two_hubs'].map((n) => summary(T(n))) as [ReturnType<typeof summary>, ReturnType<typeof summary>, ReturnType<typeof summary>, ReturnType<typeof summary>];
-    for (const n of ['hub', 'naive', 'two_hubs']) for (const p of T(n).problems) log(`PROBLEM ${p}`);
+    for (const n of ['hub', 'naive', 'two_hubs', ...(COMPARE_BIN !== '' ? ['hub_cmp'] : [])]) for (const p of T(n).problems) log(`PROBLEM ${p}`);
     log(
       `summary: bare ${sb.perSecond.toFixed(0)}/s (p99 ${sb.p99.toFixed(1)} ms); hub ${sh.perSecond.toFixed(0)}/s (p50 ${sh.p50.toFixed(1)}, p99 ${sh.p99.toFixed(1)} ms); ` +
         `naive ${sn.perSecond.toFixed(0)}/s (p50 ${sn.p50.toFixed(1)}, p99 ${sn.p99.toFixed(1)} ms); two hubs ${s2.perSecond.toFixed(0)}/s (p50 ${s2.p50.toFixed(1)}, p99 ${s2.p99.toFixed(1)} ms)`,
@@ -582,10 +597,36 @@ async function main(): Promise<void> {
       { name: 'two_hubs_unsold_units', value: T('two_hubs').unsold, unit: 'units', goal: { op: '<=', value: 0 }, note: 'still available after the last sale, every shopper refused' },
       { name: 'naive_oversold_units', value: bad(T('naive'), 'naive'), unit: 'units', goal: { op: '<=', value: 0 } },
     ];
+    if (COMPARE_BIN !== '') {
+      const sc = summary(T('hub_cmp'));
+      const perRound = T('hub')
+        .measured.map((s, i) => (s.perSecond / T('hub_cmp').measured[i]!.perSecond).toFixed(2))
+        .join(', ');
+      log(`hub vs hub_cmp per round: ${perRound}`);
+      figures.push(
+        { name: 'cmp_holds_per_s', value: sc.perSecond, unit: 'holds/s', baseline: 'hub_holds_per_s', note: `hub of ${COMPARE_BIN}, measured right after hub in every round; p50 ${sc.p50.toFixed(1)} ms, p99 ${sc.p99.toFixed(1)} ms` },
+        { name: 'hub_vs_cmp_ratio', value: sh.perSecond / sc.perSecond, unit: 'ratio', note: `per round: ${perRound}` },
+        { name: 'cmp_hold_p50_ms', value: sc.p50, unit: 'ms' },
+        { name: 'cmp_hold_p99_ms', value: sc.p99, unit: 'ms' },
+        { name: 'cmp_oversold_units', value: bad(T('hub_cmp'), 'hub_cmp'), unit: 'units', goal: { op: '<=', value: 0 } },
+      );
+    }
     report(figures);
   } finally {
     await Promise.all([...hubs.map((h) => h.stop()), ...servers.map((s) => s.stop())]).catch(() => undefined);
     await Promise.all(dbs.map((d) => d.drop())).catch(() => undefined);
+  }
+}
+
+/** spawnHub with another checkout's CLI (spawnHub reads BENCH_HUB_BIN before its first await). */
+function spawnOtherHub(bin: string, dbUrl: string, replica: string): Promise<HubProcess> {
+  const prev = process.env.BENCH_HUB_BIN;
+  process.env.BENCH_HUB_BIN = bin;
+  try {
+    return spawnHub(dbUrl, replica);
+  } finally {
+    if (prev === undefined) delete process.env.BENCH_HUB_BIN;
+    else process.env.BENCH_HUB_BIN = prev;
   }
 }
 
