@@ -106,9 +106,9 @@ export class StockViews {
 
   /** Stores that have a counter for `sku`, sorted. */
   storesOf(sku: Sku, only?: StoreId): StoreId[] {
-    const s = this.deps.state.state;
-    const stores = only !== undefined ? [only] : s.storeIds();
-    return stores.filter((st) => s.counter(st, sku) !== undefined).sort();
+    if (only !== undefined) return this.deps.state.state.counter(only, sku) !== undefined ? [only] : [];
+    // The hub state's SKU → stores index, not a walk over every store.
+    return [...this.deps.state.storesOf(sku)].sort();
   }
 
   skuStock(sku: Sku, only?: StoreId): SkuStock {
