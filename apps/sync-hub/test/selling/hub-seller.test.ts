@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { replicaId, sku, storeId, type ReplicaId } from '@scoville/crdt-inventory';
 import { openSqlClient } from '../../src/db/open.js';
+import { idempotentWrites } from '../../src/http/idempotent-write.js';
 import { silentLogger } from '../../src/log.js';
 import { HubSeller, HUB_SCOPE } from '../../src/selling/hub-seller.js';
 import type { SellOutcome } from '../../src/selling/sell-error.js';
@@ -148,6 +149,36 @@ describe('HubSeller pipeline', () => {
       [1, 5],
       [2, 4],
     ]);
+    await s.close();
+  });
+});
+
+describe('idempotent writes decided while their key is looked up', () => {
+  it('a key stored earlier (not in this memory) replays its answer byte for byte and stores nothing; another body is 422', async () => {
+    const { seller: s, state } = await seller();
+    expect((await update(s, 'restock', 10)).ok).toBe(true);
+    const sale = (qty: number) => ({
+      scope: 'store:wh1',
+      idempotencyKey: 'sale-1',
+      route: 'POST /inventory/updates',
+      request: { qty },
+      status: 201 as const,
+      run: (b: Parameters<typeof applyUpdate>[0]) => applyUpdate(b, { storeId: WH, type: 'sale', lines: [{ sku: K, qty }] }),
+    });
+    const first = await idempotentWrites(s, new StoredAnswers(storage.selling))(sale(2));
+    expect(first).toMatchObject({ ok: true, status: 201, replayed: false });
+    expect(state.state.counter(WH, K)?.onHand()).toBe(8);
+
+    // A fresh memory (another process, a restart): the job is decided, then dropped once the lookup finds the key.
+    const again = await idempotentWrites(s, new StoredAnswers(storage.selling))(sale(2));
+    expect(again).toEqual({ ok: true, status: 201, json: (first as { json: string }).json, replayed: true });
+    const other = await idempotentWrites(s, new StoredAnswers(storage.selling))(sale(3));
+    expect(other).toMatchObject({ ok: false, status: 422, code: 'idempotency_key_reused' });
+    // Concurrent unrelated sales in the same groups still go through.
+    const w = idempotentWrites(s, new StoredAnswers(storage.selling));
+    const mixed = await Promise.all([w(sale(2)), w({ ...sale(1), idempotencyKey: 'sale-2' }), w({ ...sale(1), idempotencyKey: 'sale-3' })]);
+    expect(mixed.map((m) => m.ok && m.replayed)).toEqual([true, false, false]);
+    expect(state.state.counter(WH, K)?.onHand()).toBe(6);
     await s.close();
   });
 });
