@@ -22,8 +22,9 @@
  *   3. throughput: every agent keeps its window full (closed loop). At
  *      saturation acks arrive in one burst per hub commit (~40,000 events,
  *      ~1 s apart), so the rate is taken over whole commits inside a
- *      MEASURE_MS steady window (see wholeCommits), plus the hub's own commit
- *      counters (GET /status) over the window.
+ *      MEASURE_MS steady window (see wholeCommits; longer, up to 6 windows,
+ *      until it holds 3 whole commits), plus the hub's own commit counters
+ *      (GET /status) over the window.
  *   4. pglite: the same closed loop against a hub on embedded PGlite (no
  *      --database-url; a temporary data folder), after the others are gone.
  *
@@ -369,6 +370,9 @@ async function throughput(agents: SimAgent[], hubUrl: string, key: string): Prom
   measuring = true;
   const t0 = now();
   await sleep(MEASURE_MS);
+  // A slow (shared, busy) machine makes commits longer than the window: go on
+  // until it holds 3 whole commits, for at most 6 windows.
+  while (wholeCommits(acks) === null && now() - t0 < 6 * MEASURE_MS) await sleep(MEASURE_MS / 4);
   measuring = false;
   const secs = (now() - t0) / 1000;
   const after = await commitStats(hubUrl, key);
@@ -379,7 +383,8 @@ async function throughput(agents: SimAgent[], hubUrl: string, key: string): Prom
   const tx = before && after ? after.transactions - before.transactions : 0;
   const inserted = before && after ? after.events - before.events : 0;
   return {
-    eventsPerSecond: whole?.eventsPerSecond ?? events / secs,
+    // Fewer than 3 whole commits even so: the hub's own count (±1 commit), else the acks in the window.
+    eventsPerSecond: whole?.eventsPerSecond ?? (before && after ? inserted / secs : events / secs),
     batchesPerSecond: batches / secs,
     commitsCounted: whole?.commits ?? 0,
     hub: {
@@ -657,7 +662,7 @@ async function main(): Promise<void> {
         unit: 'events/s',
         goal: { op: '>=', value: 50_000 },
         baseline: 'naive_events_per_s',
-        note: `acked after COMMIT, over ${tp.commitsCounted} whole commits in ${tps.get('this')?.length ?? 0} x ${MEASURE_MS / 1000} s steady windows; ${AGENTS} agents x window ${WINDOW} x ${EVENTS_PER_BATCH} events/batch; hub GET /status: ${tp.hub.eventsPerSecond.toFixed(0)} inserted/s`,
+        note: `acked after COMMIT, over ${tp.commitsCounted} whole commits in ${tps.get('this')?.length ?? 0} steady windows of ${MEASURE_MS / 1000} s or more; ${AGENTS} agents x window ${WINDOW} x ${EVENTS_PER_BATCH} events/batch; hub GET /status: ${tp.hub.eventsPerSecond.toFixed(0)} inserted/s`,
       },
       {
         name: 'naive_events_per_s',
