@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isValidId, type Sku } from '@scoville/crdt-inventory';
 import { allowLocalItems } from '@scoville/protocol/docs';
-import { openAgent } from '../agent.js';
 import { readRuntime } from '../data-dir.js';
 import type { CatalogItem } from '../store/agent-store.js';
 import { AgentClient, CliError } from './client.js';
@@ -80,6 +79,7 @@ export async function importCatalog(
     return { imported: rows.length, via: 'api' };
   }
   // Not running: the same edit of the store's settings document (local items), stored for the next sync.
+  const { openAgent } = await import('../agent.js');
   const { store, docs } = openAgent(opts.data);
   try {
     if (!allowLocalItems(docs.catalog)) throw new CliError('local_items_not_allowed', 'the catalog does not allow stores to add items of their own');

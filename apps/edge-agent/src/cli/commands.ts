@@ -1,13 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { initAgent, jsonLineLogger, openAgent, startAgent } from '../agent.js';
+import type * as AgentModule from '../agent.js';
 import type { StockView } from '../inventory/agent-inventory.js';
-import { verifyAgent } from '../verify.js';
 import { arg, parseCount, parseDelta, parsePort, parseQty, parseReason, parseSku, parseStore, parseTtl } from './args.js';
 import { AgentClient, CliError } from './client.js';
 import { exportData } from './export.js';
 import { importCatalog } from './catalog-import.js';
+
+/**
+ * The agent itself (HTTP server, SQLite, sync, Yjs, metrics) loads only for
+ * the commands that open the data folder; the client commands (sell,
+ * restock, stock, …) talk to the running agent and start in a fraction of
+ * the time.
+ */
+const loadAgent = (): Promise<typeof AgentModule> => import('../agent.js');
 import { table, when } from './format.js';
 
 interface GlobalOpts {
@@ -46,7 +53,8 @@ export function registerCommands(program: Command): void {
     .command('init')
     .description('create the agent data folder with a new identity for a store')
     .requiredOption('--store <id>', 'store id', parseStore)
-    .action((o: { store: string }) => {
+    .action(async (o: { store: string }) => {
+      const { initAgent } = await loadAgent();
       const r = initAgent(g().data, o.store);
       print(r, () => `initialised store ${r.store}, replica ${r.replica}, in ${r.path}`);
     });
@@ -65,6 +73,7 @@ export function registerCommands(program: Command): void {
       if (hubUrl && !hubToken) throw new CliError('missing_token', '--hub needs the store token: --token <token>', 2);
       if (hubUrl && !/^wss?:\/\//.test(hubUrl)) throw new CliError('invalid_argument', `--hub must be a ws:// or wss:// URL, got ${hubUrl}`, 2);
       const terminalToken = g().terminalToken ?? process.env.SCOVILLE_TERMINAL_TOKEN ?? null;
+      const { startAgent, jsonLineLogger } = await loadAgent();
       const agent = await startAgent({
         dataDir: g().data,
         host: o.host,
@@ -221,7 +230,8 @@ export function registerCommands(program: Command): void {
   program
     .command('verify')
     .description('rebuild the state from the event log and compare (exit 1 on mismatch); works with the agent stopped')
-    .action(() => {
+    .action(async () => {
+      const [{ openAgent }, { verifyAgent }] = await Promise.all([loadAgent(), import('../verify.js')]);
       const { inventory, store } = openAgent(g().data);
       try {
         const r = verifyAgent(inventory);

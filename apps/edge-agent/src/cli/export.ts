@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { openAgent } from '../agent.js';
 import { csvLine } from './csv.js';
 
 const EVENT_COLUMNS = ['seq', 'id', 'type', 'sku', 'qty', 'reason', 'terminal', 'at', 'forced', 'count', 'reservationId', 'expiresAt', 'to', 'idempotencyKey'] as const;
@@ -9,6 +8,7 @@ const STOCK_COLUMNS = ['sku', 'name', 'onHand', 'held', 'safetyStock', 'availabl
 
 /** Streams events (page by page, any log size) or stock from the data folder. */
 export async function exportData(dataDir: string, what: 'events' | 'stock', format: 'csv' | 'json', file?: string): Promise<void> {
+  const { openAgent } = await import('../agent.js');
   const { store, inventory } = openAgent(dataDir);
   const sink: Writable = file ? createWriteStream(file) : process.stdout;
   const write = async (s: string) => {

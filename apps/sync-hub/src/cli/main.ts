@@ -2,7 +2,6 @@ import { Command, InvalidArgumentError } from 'commander';
 import { MAX_STORE_ID_LENGTH, isValidStoreId, type StoreId } from '@scoville/crdt-inventory';
 import { newSecret, hashSecret } from '../auth/tokens.js';
 import { openSqlClient } from '../db/open.js';
-import { startHub } from '../hub.js';
 import { formatRanges, verifyStores } from '../verify.js';
 import type { ApiRole } from '../store/access-store.js';
 import type { HubStorage } from '../store/hub-storage.js';
@@ -16,8 +15,6 @@ import { ACCESS_CHANGED } from '../store/access-store.js';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_IP, DEFAULT_RATE_LIMIT_KEY } from '../http/protection.js';
 import { DEFAULT_EXCHANGE } from '../export/amqp-sink.js';
-import { replay } from '../export/exporter.js';
-import { openSink } from '../export/hub-export.js';
 
 interface Global {
   json: boolean;
@@ -87,6 +84,8 @@ program
   .option('--cache-control <value>', 'Cache-Control of storefront reads', 'public, max-age=1, stale-while-revalidate=5')
   .option('--metrics-public', 'serve GET /metrics without an API key (a Prometheus on a private network; default: a read key is required)', false)
   .action(async (o: { port: number; host: string; replica?: string; corsOrigin: string[]; cacheControl: string; metricsPublic: boolean }) => {
+    // Loaded here: the HTTP server, GraphQL, metrics and the rest are not needed by the admin commands.
+    const { startHub } = await import('../hub.js');
     const hub = await startHub({
       port: o.port,
       host: o.host,
@@ -301,6 +300,7 @@ exportCmd
     if (to !== undefined && !Number.isSafeInteger(to)) throw new CliError('invalid_argument', `--to must be a change id, got ${o.to}`, 2);
     const asTime = /^\d+$/.test(o.from) ? null : Date.parse(o.from);
     if (asTime !== null && Number.isNaN(asTime)) throw new CliError('invalid_argument', `--from must be a change id or an ISO time, got ${o.from}`, 2);
+    const [{ openSink }, { replay }] = await Promise.all([import('../export/hub-export.js'), import('../export/exporter.js')]);
     const sink = openSink({ url, exchange: o.exchange ?? exchangeOpt() });
     try {
       const r = await withStorage(async (s) => {

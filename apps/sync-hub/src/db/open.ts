@@ -1,5 +1,4 @@
 import { PgClient } from './pg-client.js';
-import { openPGliteClient } from './pglite-client.js';
 import type { SqlClient } from './sql-client.js';
 
 export interface OpenSqlOptions {
@@ -32,6 +31,8 @@ export async function openSqlClient(opts: OpenSqlOptions = {}): Promise<SqlClien
     }
     return client;
   }
+  // PGlite (a WebAssembly PostgreSQL) loads only when it is the database.
+  const { openPGliteClient } = await import('./pglite-client.js');
   return openPGliteClient(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {});
 }
 
