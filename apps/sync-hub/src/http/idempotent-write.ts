@@ -5,7 +5,6 @@ import type { HubSeller } from '../selling/hub-seller.js';
 import type { SellerBatch } from '../selling/seller-batch.js';
 import type { SellOutcome } from '../selling/sell-error.js';
 import type { StoredAnswers } from '../selling/stored-answers.js';
-import type { StoredResponse } from '../store/selling-store.js';
 import { errorResponse } from './errors.js';
 
 /** Rounds of borrow-then-decide-again before a refusal for lack of stock is answered. */
@@ -41,9 +40,7 @@ export type WriteAnswer =
  * same key with another request is 422; refusals are not stored (a retry
  * is judged afresh). Concurrent requests with one key wait for the first.
  * Stored answers are read through `answers` (memory, else one batched
- * query for many requests), and the job is decided while that query runs:
- * its group is committed only once the key proved unused (HubSeller.submitIf).
- * A success is remembered in `answers` once committed.
+ * query for many requests); a success is remembered there once committed.
  * Transport-free (REST and GraphQL answer from it; see writeResponse).
  */
 export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
@@ -64,18 +61,15 @@ export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
       }),
     );
     try {
-      const answerPrior = (prior: StoredResponse): WriteAnswer =>
-        prior.requestHash !== hash
-          ? { ok: false, status: 422, code: 'idempotency_key_reused', message: `idempotency key ${req.idempotencyKey} was already used for a different request`, details: {} }
-          : { ok: true, status: prior.status, json: prior.body, replayed: true };
-      const known = answers.remembered(req.scope, req.idempotencyKey);
-      if (known !== undefined) return answerPrior(known);
+      const prior = await answers.get(req.scope, req.idempotencyKey);
+      if (prior !== null) {
+        if (prior.requestHash !== hash) {
+          return { ok: false, status: 422, code: 'idempotency_key_reused', message: `idempotency key ${req.idempotencyKey} was already used for a different request`, details: {} };
+        }
+        return { ok: true, status: prior.status, json: prior.body, replayed: true };
+      }
       const slot = { scope: req.scope, key: req.idempotencyKey, requestHash: hash, status: req.status };
-      // The lookup runs while the job is decided; the job is stored only if the key has no answer yet.
-      const prior = answers.get(req.scope, req.idempotencyKey);
-      const first = await seller.submitIf(req.run, slot, prior.then((p) => p === null));
-      if (first === null) return answerPrior((await prior)!);
-      let outcome = first;
+      let outcome = await seller.submit(req.run, slot);
       // Short of rights: borrow from the other hub processes and decide again, a few rounds
       // at most (a lender may give less than asked, or other holds may take it meanwhile).
       for (let round = 0; round < MAX_BORROW_ROUNDS && req.retryOnShort !== undefined; round++) {

@@ -24,9 +24,7 @@ export interface ResponseSlot {
 interface Job {
   run: (batch: SellerBatch) => SellOutcome<unknown>;
   slot: ResponseSlot | null;
-  /** Settles true when the job may be stored (see submitIf); null: it may. */
-  admit: Promise<boolean> | null;
-  resolve: (o: SellOutcome<unknown> | null) => void;
+  resolve: (o: SellOutcome<unknown>) => void;
   reject: (e: unknown) => void;
 }
 
@@ -88,24 +86,10 @@ export class HubSeller {
   }
 
   /** Decides `run` in the next group; resolves after that group committed (or with its refusal, also after). */
-  async submit<T>(run: (batch: SellerBatch) => SellOutcome<T>, slot: ResponseSlot | null = null): Promise<SellOutcome<T>> {
-    return (await this.submitIf(run, slot, null))!;
-  }
-
-  /**
-   * Like submit, but the job is decided before `admit` settles (the write
-   * path's idempotency lookup, still in flight): its group is committed only
-   * once every job's `admit` settled. A job whose `admit` is false resolves
-   * null, unstored; one whose `admit` failed is rejected with that error;
-   * either way the rest of the group (and the group decided on top of it)
-   * is decided again without it.
-   */
-  submitIf<T>(run: (batch: SellerBatch) => SellOutcome<T>, slot: ResponseSlot | null, admit: Promise<boolean> | null): Promise<SellOutcome<T> | null> {
+  submit<T>(run: (batch: SellerBatch) => SellOutcome<T>, slot: ResponseSlot | null = null): Promise<SellOutcome<T>> {
     if (this.closed) return Promise.reject(new Error('hub is shutting down'));
-    // Its failure is handled where it is awaited (admitted), or not at all if the job goes first.
-    admit?.catch(() => undefined);
     return new Promise((resolve, reject) => {
-      this.queue.push({ run, slot, admit, resolve: resolve as (o: SellOutcome<unknown> | null) => void, reject });
+      this.queue.push({ run, slot, resolve: resolve as (o: SellOutcome<unknown>) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // Let the requests of this event-loop turn join the group.
@@ -127,7 +111,7 @@ export class HubSeller {
       if (this.committing !== null || this.open === null) return;
       const group = this.open;
       this.open = null;
-      if (group.batch.isEmpty() && group.jobs.every((j) => j.admit === null)) {
+      if (group.batch.isEmpty()) {
         // Nothing to store (refusals, no-ops): decided on the committed state, answer now.
         group.jobs.forEach((j, i) => j.resolve(group.outcomes[i]!));
         continue;
@@ -137,36 +121,8 @@ export class HubSeller {
     }
   }
 
-  /** Waits for the group's admits; false when some job is out (then the group was put back to be decided again). */
-  private async admitted(group: Group): Promise<boolean> {
-    if (group.jobs.every((j) => j.admit === null)) return true;
-    const admits = await Promise.allSettled(group.jobs.map((j) => j.admit ?? true));
-    if (admits.every((a) => a.status === 'fulfilled' && a.value)) return true;
-    const keep: Job[] = [];
-    group.jobs.forEach((j, i) => {
-      const a = admits[i]!;
-      if (a.status === 'rejected') j.reject(a.reason);
-      else if (!a.value) j.resolve(null);
-      else keep.push(j);
-    });
-    // Decided on top of jobs that are out: decide it all again, in the same order.
-    this.committing = null;
-    this.queue.unshift(...keep, ...(this.open?.jobs ?? []));
-    this.open = null;
-    if (!this.closed) this.pump();
-    return false;
-  }
-
   private async commit(group: Group): Promise<void> {
-    if (!(await this.admitted(group))) return;
     const { batch } = group;
-    if (batch.isEmpty()) {
-      this.committing = null;
-      this.open?.batch.beforeCommitted();
-      this.pump();
-      group.jobs.forEach((j, i) => j.resolve(group.outcomes[i]!));
-      return;
-    }
     const item: CommitItem = {
       delta: batch.delta,
       events: batch.events,

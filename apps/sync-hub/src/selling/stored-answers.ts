@@ -36,11 +36,6 @@ export class StoredAnswers {
 
   constructor(private readonly store: SellingStore) {}
 
-  /** The answer under (scope, key) if it is in memory (no database round trip). */
-  remembered(scope: string, key: string): StoredResponse | undefined {
-    return this.memory.get(slotOf(scope, key));
-  }
-
   /** The answer stored under (scope, key), or null. */
   get(scope: string, key: string): Promise<StoredResponse | null> {
     const hit = this.memory.get(slotOf(scope, key));
