@@ -45,8 +45,8 @@ export interface OpsAlertsDeps {
   leaseMs?: number;
   /** How often the writer checks presence, expiries and refusals (default min(5 s, offlineAlertMs / 4)). */
   tickMs?: number;
-  /** Cross-store (aggregate) checks of the SKUs that changed run at most this often (default 2 s). */
-  aggregateMs?: number;
+  /** Counters a flush may walk for cross-store (aggregate) checks; the rest wait for the next flush (default 5,000). */
+  aggregateBudget?: number;
   /** Every change this process makes (the hub pushes it on the feed and to the webhook). */
   onChange?: (c: AlertChange) => void;
   clock?: () => number;
@@ -63,12 +63,15 @@ const key = (kind: AlertKind, store: string, sku: string) => kind + SEP + store 
 /** Counters checked between two turns of the event loop (see `breathe`). */
 const BREATHE_EVERY = 2_000;
 /**
- * A cross-store check walks every store of the SKU, so it runs at most this
- * often for the SKUs that changed, not at every 200 ms flush: at 5,000
- * events/s over 100 stores the per-flush walk took ~36 % of the hub's CPU
- * and its ack p99 went from 15 ms to seconds (bench/hub-ingest.ts, profiled).
+ * A cross-store check walks every store of the SKU. Walking every changed
+ * SKU at every 200 ms flush took ~36 % of the hub's CPU at 5,000 events/s
+ * over 100 stores (ack p99 15 ms → seconds, bench/hub-ingest.ts, profiled);
+ * walking them every 2 s instead made a pause every 2 s (ack p99 865 ms). A
+ * flush now walks at most this many counters; the SKUs left wait for the
+ * next flush (oldest first), so the work per flush is bounded and an
+ * aggregate alert lags by at most (changed SKUs × stores) / budget flushes.
  */
-const AGGREGATE_EVERY_MS = 2_000;
+const AGGREGATE_BUDGET = 5_000;
 
 /**
  * Operations alerts besides oversell (store/alert-store.ts lists the kinds).
@@ -93,9 +96,6 @@ export class OpsAlerts {
   /** Refusals this process wrote: key → last written at. */
   private readonly refusals = new Map<string, { count: number; firstAt: number; writtenAt: number; detail: Record<string, unknown> }>();
   private timer: NodeJS.Timeout | null = null;
-  private aggregateTimer: NodeJS.Timeout | null = null;
-  /** performance.now() of the last cross-store pass (real time: a test's clock may stand still). */
-  private lastAggregate = Number.NEGATIVE_INFINITY;
   private readonly ticker: NodeJS.Timeout;
   private readonly presenceTimer: NodeJS.Timeout;
   private tickDue = false;
@@ -231,20 +231,15 @@ export class OpsAlerts {
     }
     const counters = [...this.dirty];
     this.dirty.clear();
-    const aggregateMs = this.deps.aggregateMs ?? AGGREGATE_EVERY_MS;
-    const wait = this.lastAggregate + aggregateMs - performance.now();
-    let skus: Sku[] = [];
-    if (wait <= 0) {
-      skus = [...this.dirtySkus];
-      this.dirtySkus.clear();
-      if (skus.length > 0) this.lastAggregate = performance.now();
-    } else if (this.dirtySkus.size > 0 && this.aggregateTimer === null && !this.stopped) {
-      this.aggregateTimer = setTimeout(() => {
-        this.aggregateTimer = null;
-        void this.flush();
-      }, wait);
-      this.aggregateTimer.unref();
+    const skus: Sku[] = [];
+    let budget = this.deps.aggregateBudget ?? AGGREGATE_BUDGET;
+    for (const sku of this.dirtySkus) {
+      if (budget <= 0) break;
+      skus.push(sku);
+      budget -= Math.max(1, this.deps.state.storesOf(sku).length);
     }
+    for (const sku of skus) this.dirtySkus.delete(sku);
+    if (this.dirtySkus.size > 0) this.schedule();
     try {
       for (const c of counters) {
         const at = c.indexOf(SEP);
@@ -396,7 +391,6 @@ export class OpsAlerts {
     clearInterval(this.ticker);
     clearInterval(this.presenceTimer);
     if (this.timer) clearTimeout(this.timer);
-    if (this.aggregateTimer) clearTimeout(this.aggregateTimer);
     this.timer = null;
     await this.runner.idle().catch(() => undefined);
   }
