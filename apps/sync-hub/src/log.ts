@@ -10,8 +10,9 @@ export interface Logger {
 }
 
 /**
- * What any log line written while a request is handled carries: its id
- * (`X-Request-Id`, set by the HTTP middleware in observability/http.ts).
+ * Context every log line written inside `requestContext.run(…)` carries
+ * (e.g. a request id). The HTTP middleware does not use it per request (see
+ * `requestIds` in observability/http.ts): it would turn on promise hooks.
  */
 export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
 

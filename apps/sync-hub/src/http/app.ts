@@ -10,6 +10,7 @@ import { errorResponse } from './errors.js';
 import { jsonLogger, type Logger } from '../log.js';
 import { mountProtection, notFoundOrNotAllowed, type ProtectionOptions } from './protection.js';
 import { documentRoute, openApiDocument } from './route-docs.js';
+import { requestIds } from '../observability/http.js';
 import { mountDashboard } from '../dashboard/routes.js';
 
 export interface HubAppDeps {
@@ -51,7 +52,7 @@ export function createHubApp(deps: HubAppDeps): Hono {
   const protection = mountProtection(app, deps.protection);
 
   app.onError((err, c) => {
-    log.error('request failed', { method: c.req.method, path: c.req.path, err: String(err) });
+    log.error('request failed', { reqId: requestIds.get(c.req.raw), method: c.req.method, path: c.req.path, err: String(err) });
     return errorResponse(c, 500, 'internal', 'the hub could not complete the request');
   });
   app.notFound(notFoundOrNotAllowed(app));
