@@ -133,6 +133,8 @@ describe('HubSeller pipeline', () => {
     const release = await holdCommits();
     // A NUL byte cannot be stored: this group fails for good (SQLSTATE 22) once the lock is gone.
     const bad = update(s, 'sale', 3, 'till\u0000');
+    // Handled from the start: it may reject while release() is still awaited.
+    const badRefused = expect(bad).rejects.toThrow();
     await sleep(100);
     const b = update(s, 'sale', 4); // refused on top of the bad sale, fine without it
     const sb = settled(b);
@@ -140,7 +142,7 @@ describe('HubSeller pipeline', () => {
     expect(sb.done).toBe(false);
     await release();
 
-    await expect(bad).rejects.toThrow();
+    await badRefused;
     const rb = await b;
     expect(rb.ok && rb.value.lines[0]!.onHand).toBe(1);
     expect(state.state.counter(WH, K)?.onHand()).toBe(1);
