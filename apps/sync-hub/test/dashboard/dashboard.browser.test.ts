@@ -119,7 +119,9 @@ describe.skipIf(!present && !process.env.CI)('dashboard in Chromium', () => {
     // The deficit: negative and red.
     const deficit = cell(page, 'HSS-003', 'wh-east');
     expect(await deficit.textContent()).toBe('−2');
-    expect(await deficit.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(192, 57, 43)');
+    // Polled: a live render replaces the row between Playwright resolving the cell and reading
+    // its style, and a detached element has no computed color ('').
+    await expect.poll(() => deficit.evaluate((el) => (el.isConnected ? getComputedStyle(el).color : 'detached')), { timeout: 5_000 }).toBe('rgb(192, 57, 43)');
     // Presence: the store with an agent online with the terminal its agent announces (the
     // back office restocked there), the warehouse (no agent) offline.
     await expect.poll(() => chip(page, 'brooklyn')).toMatchObject({ on: true, terminals: ['backoffice'] });
