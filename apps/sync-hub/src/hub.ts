@@ -219,7 +219,7 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     alerts: storage.alerts,
     me: replica,
     log,
-    stock: (store, sku) => storefront.views.storeStock(store, sku),
+    stock: (store, sku) => storefront.views.levels(store, sku),
     docThreshold: (store, sku) => {
       const catalog = docs.loaded(CATALOG_DOC);
       return catalog ? lowStockThresholdOf(catalog.doc, docs.loaded(settingsDocName(store))?.doc ?? null, sku) : null;

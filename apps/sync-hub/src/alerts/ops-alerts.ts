@@ -1,7 +1,7 @@
 import type { Delta, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
 import type { Logger } from '../log.js';
 import type { HubState } from '../state/hub-state.js';
-import type { StoreStock } from '../storefront/views.js';
+import type { StockLevels } from '../storefront/views.js';
 import { ALL_STORES, type AlertKind, type AlertStore } from '../store/alert-store.js';
 import { serialised, WriterLease } from './alert-writer.js';
 
@@ -26,7 +26,7 @@ export interface OpsAlertsDeps {
   me: ReplicaId;
   log: Logger;
   /** A counter as the storefront sees it (`available` after holds and safety stock). */
-  stock: (store: StoreId, sku: Sku) => StoreStock;
+  stock: (store: StoreId, sku: Sku) => StockLevels;
   /** The low-stock threshold the catalog or the store's settings set; null: none. */
   docThreshold?: (store: StoreId, sku: Sku) => number | null;
   /** Threshold where the documents set none (`--low-stock-threshold`); null/undefined: no low-stock alert then. */

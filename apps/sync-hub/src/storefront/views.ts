@@ -3,9 +3,17 @@ import type { Counter, Sku, StoreId } from '@scoville/crdt-inventory';
 import type { HubState } from '../state/hub-state.js';
 
 /** One SKU at one store, as the storefront sees it. */
-export interface StoreStock {
+export interface StoreStock extends StockLevels {
   storeId: StoreId;
   sku: Sku;
+  /** An agent of this store is connected to this hub process. */
+  online: boolean;
+  /** When this hub process last applied a change to the counter (ISO), or null if not since it started. */
+  updatedAt: string | null;
+}
+
+/** A (store, SKU)'s figures. */
+export interface StockLevels {
   /** ΣP − ΣN; negative after forced sales beyond stock (never clamped here). */
   onHand: number;
   /** Units in active, unlapsed holds. */
@@ -15,10 +23,6 @@ export interface StoreStock {
   available: number;
   /** How far onHand − held is below zero (0 when it is not): a visible oversell. */
   deficit: number;
-  /** An agent of this store is connected to this hub process. */
-  online: boolean;
-  /** When this hub process last applied a change to the counter (ISO), or null if not since it started. */
-  updatedAt: string | null;
 }
 
 /**
@@ -86,22 +90,23 @@ export class StockViews {
   }
 
   storeStock(store: StoreId, sku: Sku): StoreStock {
-    const now = this.deps.clock();
-    const a = this.deps.state.availability(store, sku, now);
-    const safety = this.deps.safetyStock?.(store, sku) ?? 0;
-    const raw = a.onHand - a.held;
+    const l = this.levels(store, sku);
     const at = this.changedAt.get(`${store}\0${sku}`);
     return {
       storeId: store,
       sku,
-      onHand: a.onHand,
-      held: a.held,
-      safetyStock: safety,
-      available: Math.max(0, raw - safety),
-      deficit: Math.max(0, -raw),
+      ...l,
       online: this.deps.isOnline(store),
       updatedAt: at === undefined ? null : new Date(at).toISOString(),
     };
+  }
+
+  /** The figures alone (no presence, no change time): what the alert checks need, cheaper. */
+  levels(store: StoreId, sku: Sku): StockLevels {
+    const a = this.deps.state.availability(store, sku, this.deps.clock());
+    const safety = this.deps.safetyStock?.(store, sku) ?? 0;
+    const raw = a.onHand - a.held;
+    return { onHand: a.onHand, held: a.held, safetyStock: safety, available: Math.max(0, raw - safety), deficit: Math.max(0, -raw) };
   }
 
   /** Stores that have a counter for `sku`, sorted. */
