@@ -74,7 +74,7 @@ export async function hubCli<T = unknown>(databaseUrl: string, args: readonly st
       res({ code, stdout, stderr });
     });
   });
-  if (r.code !== 0) throw new Error(`sync-hub ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  if (r.code !== 0) throw new Error(`sync-hub ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout ? `\nstdout: ${r.stdout.slice(0, 4_000)}` : ''}`);
   return JSON.parse(r.stdout) as T;
 }
 
