@@ -4,7 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { HubSeller } from '../selling/hub-seller.js';
 import type { SellerBatch } from '../selling/seller-batch.js';
 import type { SellOutcome } from '../selling/sell-error.js';
-import type { StoredAnswers } from '../selling/stored-answers.js';
+import { slotOf, type StoredAnswers } from '../selling/stored-answers.js';
 import { errorResponse } from './errors.js';
 
 /** Rounds of borrow-then-decide-again before a refusal for lack of stock is answered. */
@@ -46,7 +46,7 @@ export type WriteAnswer =
 export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
   const inflight = new Map<string, Promise<unknown>>();
   return async function write<T>(req: WriteRequest<T>): Promise<WriteAnswer> {
-    const slotKey = `${req.scope}\0${req.idempotencyKey}`;
+    const slotKey = slotOf(req.scope, req.idempotencyKey);
     const hash = requestHash(req.route, req.request);
     for (;;) {
       const earlier = inflight.get(slotKey);

@@ -12,7 +12,8 @@ interface Waiting {
   reject: (e: unknown) => void;
 }
 
-const slotOf = (scope: string, key: string): string => `${scope}\0${key}`;
+/** One caller's idempotency key: (scope, key) as one map key. */
+export const slotOf = (scope: string, key: string): string => `${scope}\0${key}`;
 
 /**
  * The answers stored under idempotency keys, as the write path reads them

@@ -8,7 +8,7 @@ import { chunks, HEARTBEAT_MS, open, type FeedEvent, type FeedFilter, type Store
  */
 export const MAX_SSE_BUFFERED_BYTES = 512 * 1024;
 
-/** Where one client's event stream goes (node's response; an interface so the feed logic stays testable without sockets). */
+/** Where one client's event stream goes (node's response, `nodeSink`). */
 export interface SseSink {
   write(chunk: string): void;
   /** Bytes written but not yet taken by the socket. */
@@ -25,10 +25,7 @@ const frames = new WeakMap<FeedEvent, string>();
 /** The SSE frame of an event, serialised once however many clients get it. */
 export function sseFrame(e: FeedEvent): string {
   let f = frames.get(e);
-  if (f === undefined) {
-    f = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
-    frames.set(e, f);
-  }
+  if (f === undefined) frames.set(e, (f = frame(e.type, e.data, e.id)));
   return f;
 }
 
