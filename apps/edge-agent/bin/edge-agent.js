@@ -2,8 +2,9 @@
 // Runs the TypeScript CLI through tsx, so the repo needs no build step.
 // Under the test suite a bundle of the same sources starts faster
 // (scripts/test/prebuild-clis.ts builds it at the start of every run).
-if (process.env.SCOVILLE_TEST_PREBUILT_CLI === '1') {
-  await import('../.cli/bin/edge-agent.mjs');
+const prebuilt = process.env.SCOVILLE_TEST_PREBUILT_CLI;
+if (prebuilt !== undefined && /^[a-z0-9]+$/.test(prebuilt)) {
+  await import(`../.cli-${prebuilt}/bin/edge-agent.mjs`);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

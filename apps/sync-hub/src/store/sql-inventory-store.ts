@@ -35,32 +35,70 @@ export interface SqlInventoryStoreOptions {
 const STATUS_RANK_SQL = (col: string): string =>
   `(CASE ${col} WHEN 'active' THEN 0 WHEN 'expired' THEN 1 WHEN 'released' THEN 2 ELSE 3 END)`;
 
-const UPSERT_COUNTERS = `
+/** `$first, $first+1, ...` typed as `types`, for `unnest(...)`. */
+const arrays = (first: number, types: readonly string[]): string => types.map((t, i) => `$${first + i}::${t}[]`).join(', ');
+
+/*
+ * The statements a commit runs under the change-id lock. Each takes its
+ * column arrays from parameter `first` on; $1 is the change id (see
+ * writeChange, which joins them into one WITH statement).
+ */
+const UPSERT_COUNTERS = (first: number): string => `
   INSERT INTO counter_entries AS t (store_id, sku, replica_id, p, n, change_id)
-  SELECT u.s, u.k, u.r, u.p, u.n, $6::int8
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(s, k, r, p, n)
+  SELECT u.s, u.k, u.r, u.p, u.n, $1::int8
+  FROM unnest(${arrays(first, ['text', 'text', 'text', 'int8', 'int8'])}) AS u(s, k, r, p, n)
   ON CONFLICT (store_id, sku, replica_id) DO UPDATE
     SET p = GREATEST(t.p, EXCLUDED.p), n = GREATEST(t.n, EXCLUDED.n), change_id = EXCLUDED.change_id
     WHERE EXCLUDED.p > t.p OR EXCLUDED.n > t.n`;
+const COUNTER_FIELDS: readonly ((e: CounterEntry) => unknown)[] = [(e) => e.store, (e) => e.sku, (e) => e.replica, (e) => e.p, (e) => e.n];
 
-const UPSERT_TRANSFERS = `
+const UPSERT_TRANSFERS = (first: number): string => `
   INSERT INTO transfers AS t (store_id, sku, from_replica, to_replica, amount, change_id)
-  SELECT u.s, u.k, u.f, u.o, u.a, $6::int8
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) AS u(s, k, f, o, a)
+  SELECT u.s, u.k, u.f, u.o, u.a, $1::int8
+  FROM unnest(${arrays(first, ['text', 'text', 'text', 'text', 'int8'])}) AS u(s, k, f, o, a)
   ON CONFLICT (store_id, sku, from_replica, to_replica) DO UPDATE
     SET amount = EXCLUDED.amount, change_id = EXCLUDED.change_id
     WHERE EXCLUDED.amount > t.amount`;
+const TRANSFER_FIELDS: readonly ((t: TransferEntry) => unknown)[] = [(t) => t.store, (t) => t.sku, (t) => t.from, (t) => t.to, (t) => t.amount];
 
-const UPSERT_RESERVATIONS = `
+const UPSERT_RESERVATIONS = (first: number): string => `
   INSERT INTO reservations AS t (store_id, id, sku, owner, qty, expires_at, status, change_id)
-  SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, $8::int8
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[]) AS u(s, i, k, o, q, e, st)
+  SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, $1::int8
+  FROM unnest(${arrays(first, ['text', 'text', 'text', 'text', 'int8', 'int8', 'text'])}) AS u(s, i, k, o, q, e, st)
   ON CONFLICT (store_id, owner, id) DO UPDATE
     SET status = EXCLUDED.status, change_id = EXCLUDED.change_id
     WHERE ${STATUS_RANK_SQL('EXCLUDED.status')} > ${STATUS_RANK_SQL('t.status')}
       -- only the owner moves its record: a record under the same id that
       -- differs in who or what it holds is someone else's, and is ignored
       AND t.owner = EXCLUDED.owner AND t.sku = EXCLUDED.sku AND t.qty = EXCLUDED.qty AND t.expires_at = EXCLUDED.expires_at`;
+const RESERVATION_FIELDS: readonly ((r: ReservationRecord) => unknown)[] = [
+  (r) => r.store,
+  (r) => r.id,
+  (r) => r.sku,
+  (r) => r.owner,
+  (r) => r.qty,
+  (r) => r.expiresAt,
+  (r) => r.status,
+];
+
+const UPSERT_POSITIONS = (first: number): string => `
+  INSERT INTO sync_positions AS t (replica_id, store_id, last_event_seq, last_batch_at)
+  SELECT * FROM unnest(${arrays(first, ['text', 'text', 'int8', 'int8'])})
+  ON CONFLICT (replica_id) DO UPDATE
+    SET last_event_seq = GREATEST(t.last_event_seq, EXCLUDED.last_event_seq),
+        last_batch_at = GREATEST(t.last_batch_at, EXCLUDED.last_batch_at)`;
+const POSITION_FIELDS: readonly ((p: Position) => unknown)[] = [(p) => p.replica, (p) => p.store, (p) => p.seq, (p) => p.at];
+
+/** The export's per-commit row; $first is received_at, $first+1 the number of events stored. */
+const INSERT_EVENT_COMMIT = (first: number): string => `
+  INSERT INTO event_commits (change_id, tx, at, events) VALUES ($1, pg_current_xact_id()::text::bigint, $${first}, $${first + 1})`;
+
+/**
+ * Takes the change-id lock, then the next change id, in one round trip. The
+ * OFFSET 0 keeps the subquery from being flattened, so its row (the lock)
+ * exists before the outer projection (nextval) is computed.
+ */
+const NEXT_CHANGE_ID = `SELECT nextval('hub_change_seq') AS id FROM (SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY}) OFFSET 0) AS locked`;
 
 export const EVENT_COLUMNS =
   'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';
@@ -75,13 +113,6 @@ const INSERT_EVENTS = `
     RETURNING 1
   )
   SELECT count(*)::int4 AS n FROM ins`;
-
-const UPSERT_POSITIONS = `
-  INSERT INTO sync_positions AS t (replica_id, store_id, last_event_seq, last_batch_at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
-  ON CONFLICT (replica_id) DO UPDATE
-    SET last_event_seq = GREATEST(t.last_event_seq, EXCLUDED.last_event_seq),
-        last_batch_at = GREATEST(t.last_batch_at, EXCLUDED.last_batch_at)`;
 
 /** Highest change id of any stored entry, in the caller's snapshot. */
 const MAX_CHANGE_ID = `
@@ -332,84 +363,92 @@ export class SqlInventoryStore implements InventoryStore {
 
   async commit(items: readonly CommitItem[]): Promise<CommitResult> {
     const c = coalesce(items);
+    const events = [...c.events.values()];
+    const records = items.flatMap((i) => (i.records ? [i.records] : []));
     const receivedAt = this.now();
-    return this.db.transaction(async (tx) => {
-      // Events first, before the lock: they carry no change id, so two hub
-      // commits (or two processes) insert their events in parallel and only
-      // the entry upserts below are serialised.
-      const eventsInserted = await this.storeEvents(tx, [...c.events.values()], receivedAt);
+    const attempt = (copy: boolean): Promise<CommitResult> =>
+      this.db.transaction(async (tx) => {
+        // Events first, before the lock: they carry no change id, so two hub
+        // commits (or two processes) insert their events in parallel and only
+        // the entry upserts below are serialised. The selling path's records
+        // (stored answers, carts) need no change id either.
+        const eventsInserted = await this.storeEvents(tx, events, receivedAt, copy);
+        if (records.length > 0) await writeCommitRecords(tx, records);
 
-      // Held until COMMIT: the next commit takes its change id only after
-      // this one is visible, so readers never see id k+1 without id k.
-      await tx.query(`SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY})`);
-      const [row] = await tx.query<{ id: number }>(`SELECT nextval('hub_change_seq') AS id`);
-      if (row === undefined) throw new Error('nextval returned no row');
-      const id = row.id;
-      // The export's log (store/export-store.ts): this commit's events, found by
-      // this transaction's id, in change-id order (the row is written under the lock).
-      if (eventsInserted > 0) {
-        await tx.query('INSERT INTO event_commits (change_id, tx, at, events) VALUES ($1, pg_current_xact_id()::text::bigint, $2, $3)', [
-          id,
-          receivedAt,
-          eventsInserted,
-        ]);
-      }
-
-      await this.upsertEntries(tx, c, id);
-      if (c.positions.size > 0) {
-        const ps = [...c.positions.values()];
-        await tx.query(UPSERT_POSITIONS, [ps.map((p) => p.replica), ps.map((p) => p.store), ps.map((p) => p.seq), ps.map((p) => p.at)]);
-      }
-      const records = items.flatMap((i) => (i.records ? [i.records] : []));
-      if (records.length > 0) await writeCommitRecords(tx, records);
-      // Delivered to listeners when (and only if) this transaction commits.
-      await tx.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, String(id)]);
-      return { changeId: id, eventsInserted };
-    });
+        // Held until COMMIT: the next commit takes its change id only after
+        // this one is visible, so readers never see id k+1 without id k.
+        const [row] = await tx.query<{ id: number }>(NEXT_CHANGE_ID);
+        if (row === undefined) throw new Error('nextval returned no row');
+        await this.writeChange(tx, c, row.id, receivedAt, eventsInserted);
+        return { changeId: row.id, eventsInserted };
+      });
+    if (!this.copyEvents) return attempt(false);
+    try {
+      return await attempt(true);
+    } catch (err) {
+      // A resent event (already stored, or being stored by a concurrent
+      // commit) failed the COPY and with it the transaction, which rolled
+      // back whole: do it again with INSERT ... ON CONFLICT DO NOTHING.
+      if (!(err instanceof DuplicateInCopy)) throw err;
+      return attempt(false);
+    }
   }
 
   /**
-   * Stores events exactly once; resolves to how many were new. COPY first
-   * (all or nothing, no ON CONFLICT): a resent event, already stored or being
-   * stored by a concurrent commit, fails it with a unique violation, which is
-   * undone to a savepoint before the INSERT ... ON CONFLICT DO NOTHING path
-   * skips the duplicates (and checks that they match).
+   * Stores events exactly once; resolves to how many were new. With `copy`,
+   * COPY (all or nothing, no ON CONFLICT; cheaper, no savepoint round trips):
+   * a duplicate fails it with DuplicateInCopy, and the caller starts over
+   * without it. Otherwise INSERT ... ON CONFLICT DO NOTHING, which skips the
+   * duplicates and checks that they match.
    */
-  private async storeEvents(tx: SqlTx, events: readonly InventoryEvent[], receivedAt: number): Promise<number> {
+  private async storeEvents(tx: SqlTx, events: readonly InventoryEvent[], receivedAt: number, copy: boolean): Promise<number> {
     if (events.length === 0) return 0;
     let n = 0;
-    const copyFrom = this.copyEvents ? tx.copyFrom?.bind(tx) : undefined;
+    const copyFrom = copy ? tx.copyFrom?.bind(tx) : undefined;
     if (copyFrom !== undefined) {
-      await tx.exec('SAVEPOINT events_copy');
       try {
         for (const part of chunks(events, this.chunkRows)) n += await copyFrom(COPY_EVENTS, eventsCopyData(part, receivedAt));
-        await tx.exec('RELEASE SAVEPOINT events_copy');
         return n;
       } catch (err) {
-        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-        await tx.exec('ROLLBACK TO SAVEPOINT events_copy');
-        n = 0;
+        throw (err as { code?: unknown }).code === UNIQUE_VIOLATION ? new DuplicateInCopy(err) : err;
       }
     }
     for (const part of chunks(events, this.chunkRows)) n += await insertEvents(tx, part, receivedAt);
     return n;
   }
 
-  private async upsertEntries(tx: SqlTx, c: Coalesced, id: number): Promise<void> {
-    await this.bulk(tx, UPSERT_COUNTERS, [...c.entries.values()], [(e) => e.store, (e) => e.sku, (e) => e.replica, (e) => e.p, (e) => e.n], id);
-    await this.bulk(tx, UPSERT_TRANSFERS, [...c.transfers.values()], [(t) => t.store, (t) => t.sku, (t) => t.from, (t) => t.to, (t) => t.amount], id);
-    await this.bulk(
-      tx,
-      UPSERT_RESERVATIONS,
-      [...c.reservations.values()],
-      [(r) => r.store, (r) => r.id, (r) => r.sku, (r) => r.owner, (r) => r.qty, (r) => r.expiresAt, (r) => r.status],
-      id,
-    );
-  }
-
-  /** Runs an `unnest`-style statement over `rows` in chunks: one array parameter per column, then `extra`. */
-  private async bulk<T>(tx: SqlTx, sql: string, rows: readonly T[], columns: readonly ((row: T) => unknown)[], ...extra: unknown[]): Promise<void> {
-    for (const part of chunks(rows, this.chunkRows)) await tx.query(sql, [...columnsOf(part, columns), ...extra]);
+  /**
+   * Everything of a commit that takes its change id, in ONE statement (a
+   * round trip is a turn of a busy event loop, and this runs under the
+   * change-id lock): the entry upserts, the export's event_commits row, the
+   * replicas' positions and the NOTIFY. Rows beyond one chunk per table (a
+   * very large commit) go first, in statements of their own.
+   */
+  private async writeChange(tx: SqlTx, c: Coalesced, id: number, receivedAt: number, eventsInserted: number): Promise<void> {
+    const params: unknown[] = [id, CHANGES_CHANNEL];
+    const ctes: string[] = [];
+    const overflow: { sql: string; params: unknown[] }[] = [];
+    const add = <T>(name: string, sql: (first: number) => string, rows: readonly T[], columns: readonly ((row: T) => unknown)[]): void => {
+      const parts = [...chunks(rows, this.chunkRows)];
+      const last = parts.pop();
+      if (last === undefined) return;
+      for (const part of parts) overflow.push({ sql: sql(2), params: [id, ...columnsOf(part, columns)] });
+      ctes.push(`${name} AS (${sql(params.length + 1)})`);
+      params.push(...columnsOf(last, columns));
+    };
+    add('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS);
+    add('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS);
+    add('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS);
+    add('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS);
+    if (eventsInserted > 0) {
+      // The export's log (store/export-store.ts): this commit's events, found by
+      // this transaction's id, in change-id order (the row is written under the lock).
+      ctes.push(`commits AS (${INSERT_EVENT_COMMIT(params.length + 1)})`);
+      params.push(receivedAt, eventsInserted);
+    }
+    for (const o of overflow) await tx.query(o.sql, o.params);
+    // Delivered to listeners when (and only if) this transaction commits.
+    await tx.query(`${ctes.length > 0 ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT pg_notify($2, $1::int8::text)`, params);
   }
 
   // ---------------------------------------------------------------- reads of the state
@@ -662,6 +701,14 @@ const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
 ];
 
 const UNIQUE_VIOLATION = '23505';
+
+/** COPY met an event already stored (or being stored): the transaction is lost, and commit starts over with INSERT. */
+class DuplicateInCopy extends Error {
+  constructor(cause: unknown) {
+    super('an event of the COPY is already stored', { cause });
+    this.name = 'DuplicateInCopy';
+  }
+}
 
 const COPY_EVENTS = `COPY events (${EVENT_COLUMNS}, received_at) FROM STDIN`;
 

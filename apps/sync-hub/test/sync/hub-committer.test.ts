@@ -88,6 +88,29 @@ describe('HubCommitter', () => {
     calls[1]!.settle(true);
     await Promise.all(all);
   });
+
+  it('bounds a commit by rows (events and entries), but takes a single oversized batch whole', async () => {
+    const { store, calls } = controllableStore();
+    const c = new HubCommitter(store, new HubState(), { maxConcurrent: 1, maxRowsPerCommit: 3 });
+    const big = itemWithP(10);
+    for (let i = 0; i < 4; i++) big.delta.entries.push({ store: S, sku: sku(`B${i}`), replica: R, p: 1, n: 0 });
+    const first = c.submit(itemWithP(1));
+    await tick();
+    const rest = [c.submit(big), ...[2, 3, 4, 5].map((p) => c.submit(itemWithP(p)))];
+    const sizes = (): number[] => calls.map((x) => x.items.length);
+    calls[0]!.settle(true);
+    await tick();
+    expect(sizes()).toEqual([1, 1]); // the 5-row batch alone, over the bound
+    calls[1]!.settle(true);
+    await tick();
+    expect(sizes()).toEqual([1, 1, 3]); // then 3 one-row batches
+    calls[2]!.settle(true);
+    await tick();
+    expect(sizes()).toEqual([1, 1, 3, 1]);
+    expect(calls[3]!.items[0]!.delta.entries[0]!.p).toBe(5); // in submission order
+    calls[3]!.settle(true);
+    await Promise.all([first, ...rest]);
+  });
 });
 
 describe('HubCommitter with an unstorable batch', () => {
