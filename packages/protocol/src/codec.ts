@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { MESSAGE_TYPES, type Message, type MessageType } from './messages.js';
+import { fastValidate } from './fast-validate.js';
 import { messageSchemas } from './schemas.js';
 import { negotiateVersion } from './version.js';
 
@@ -47,9 +48,23 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Frame → message. Never throws: anything that is not a valid message of
  * this protocol version comes back as `{ ok: false, error }`, with the
- * frame size checked before any parsing.
+ * frame size checked before any parsing. The frequent messages are checked
+ * by hand first (fast-validate.ts) and returned as parsed; zod checks
+ * whatever that does not accept, and words the error.
  */
 export function decode(data: RawFrame, limits?: Partial<DecodeLimits>): DecodeResult {
+  return decodeFrame(data, limits, true);
+}
+
+/**
+ * `decode` with zod alone, for benchmarks and tests that compare the two
+ * paths: the same results, at the old cost.
+ */
+export function decodeWithZodOnly(data: RawFrame, limits?: Partial<DecodeLimits>): DecodeResult {
+  return decodeFrame(data, limits, false);
+}
+
+function decodeFrame(data: RawFrame, limits: Partial<DecodeLimits> | undefined, fast: boolean): DecodeResult {
   const lim: DecodeLimits = {
     maxFrameBytes: limits?.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
     maxBatchEntries: limits?.maxBatchEntries ?? DEFAULT_LIMITS.maxBatchEntries,
@@ -85,6 +100,10 @@ export function decode(data: RawFrame, limits?: Partial<DecodeLimits>): DecodeRe
       return fail('too_large', `${type} carries ${items} items, at most ${lim.maxBatchEntries} allowed`, context);
     }
 
+    if (fast) {
+      const message = fastValidate(type, obj);
+      if (message !== undefined) return { ok: true, message };
+    }
     const schema: z.ZodType<Message> = messageSchemas[type];
     const parsed = schema.safeParse(obj);
     if (!parsed.success) {
