@@ -1,4 +1,4 @@
-import { ADJUSTMENT_REASONS, EVENT_TYPES, isValidId as validId, MAX_TOTAL as maxTotal } from '@scoville/crdt-inventory';
+import { ADJUSTMENT_REASONS, EVENT_TYPES, isValidId, MAX_TOTAL } from '@scoville/crdt-inventory';
 import type { Message, MessageType } from './messages.js';
 import { MAX_EVENT_TEXT, RESERVATION_STATUSES } from './schemas.js';
 
@@ -20,10 +20,6 @@ import { MAX_EVENT_TEXT, RESERVATION_STATUSES } from './schemas.js';
  */
 
 type Obj = Record<string, unknown>;
-
-// Local copies: under tsx every read of an imported binding goes through a getter, a quarter of this file's time.
-const isValidId = validId;
-const MAX_TOTAL = maxTotal;
 
 const EVENT_TYPE_SET: ReadonlySet<unknown> = new Set(EVENT_TYPES);
 const REASON_SET: ReadonlySet<unknown> = new Set(ADJUSTMENT_REASONS);
