@@ -4,6 +4,7 @@ import type { HubState } from '../state/hub-state.js';
 import type { StockLevels } from '../storefront/views.js';
 import { ALL_STORES, type AlertKind, type AlertStore } from '../store/alert-store.js';
 import { serialised, WriterLease } from './alert-writer.js';
+import { DirtyCounters } from './oversell.js';
 
 /** One alert opening, changing or clearing, as pushed on the feed and POSTed to the webhook. */
 export interface AlertChange {
@@ -59,6 +60,9 @@ const WINDOW_MS = 60_000;
 const REFUSAL_REWRITE_MS = 30_000;
 
 const key = (kind: AlertKind, store: string, sku: string) => kind + SEP + store + SEP + sku;
+const OUT = 1;
+const LOW = 2;
+const STOCK_BITS: Partial<Record<AlertKind, number>> = { out_of_stock: OUT, low_stock: LOW };
 
 /** Counters checked between two turns of the event loop (see `breathe`). */
 const BREATHE_EVERY = 2_000;
@@ -87,10 +91,12 @@ const AGGREGATE_BUDGET = 5_000;
  * written by the process that refused (rare; throttled per replica).
  */
 export class OpsAlerts {
-  private readonly dirty = new Set<string>();
+  private readonly dirty = new DirtyCounters();
   private readonly dirtySkus = new Set<Sku>();
   /** Open alerts of these kinds, as the writer knows them (key → true). */
   private readonly open = new Set<string>();
+  /** The same for low_stock and out_of_stock per counter (ALL_STORES too): store → SKU → OUT | LOW bits, so a check that changes nothing builds no key. */
+  private readonly openStock = new Map<StoreId, Map<Sku, number>>();
   /** Per store: [second, expiries] buckets of the last minute. */
   private readonly expiries = new Map<StoreId, [number, number][]>();
   /** Refusals this process wrote: key → last written at. */
@@ -148,7 +154,7 @@ export class OpsAlerts {
   }
 
   private mark(store: StoreId, sku: Sku): void {
-    this.dirty.add(store + SEP + sku);
+    this.dirty.mark(store, sku);
     this.dirtySkus.add(sku);
   }
 
@@ -225,12 +231,11 @@ export class OpsAlerts {
 
   private async evaluate(): Promise<void> {
     if (!(await this.lease.hold(() => this.takeOver()))) {
-      this.dirty.clear();
+      this.dirty.take();
       this.dirtySkus.clear();
       return;
     }
-    const counters = [...this.dirty];
-    this.dirty.clear();
+    const [stores, counters] = this.dirty.take();
     const skus: Sku[] = [];
     let budget = this.deps.aggregateBudget ?? AGGREGATE_BUDGET;
     for (const sku of this.dirtySkus) {
@@ -241,15 +246,21 @@ export class OpsAlerts {
     for (const sku of skus) this.dirtySkus.delete(sku);
     if (this.dirtySkus.size > 0) this.schedule();
     try {
-      for (const c of counters) {
-        const at = c.indexOf(SEP);
-        await this.checkCounter(c.slice(0, at) as StoreId, c.slice(at + 1) as Sku);
-        await this.breathe(1);
+      // Awaited only when a check writes or the loop lets I/O in: most checks change nothing.
+      for (let i = 0; i < counters.length; i++) {
+        const writing = this.checkCounter(stores[i]!, counters[i]!);
+        if (writing !== undefined) await writing;
+        const breath = this.breathe(1);
+        if (breath !== undefined) await breath;
       }
-      for (const sku of skus) await this.breathe(await this.checkAggregate(sku));
+      for (const sku of skus) {
+        const checked = this.checkAggregate(sku);
+        const breath = this.breathe(typeof checked === 'number' ? checked : await checked);
+        if (breath !== undefined) await breath;
+      }
     } catch (e) {
       // Checked again at the next flush (the checks are idempotent).
-      for (const c of counters) this.dirty.add(c);
+      for (let i = 0; i < counters.length; i++) this.dirty.mark(stores[i]!, counters[i]!);
       for (const s of skus) this.dirtySkus.add(s);
       throw e;
     }
@@ -276,9 +287,10 @@ export class OpsAlerts {
 
   private async takeOver(): Promise<void> {
     this.open.clear();
+    this.openStock.clear();
     for (const kind of KINDS) {
       if (kind === 'replica_refused') continue; // read at every tick
-      for (const a of await this.deps.alerts.list({ open: true, kind, limit: 1_000_000 })) this.open.add(key(kind, a.store, a.sku));
+      for (const a of await this.deps.alerts.list({ open: true, kind, limit: 1_000_000 })) this.opened(kind, a.store, a.sku);
     }
     const s = this.deps.state.state;
     for (const store of s.storeIds()) for (const sku of s.skus(store)) this.mark(store, sku);
@@ -294,16 +306,28 @@ export class OpsAlerts {
     return this.deps.docThreshold?.(store, sku) ?? this.deps.lowStockThreshold ?? null;
   }
 
-  private async checkCounter(store: StoreId, sku: Sku): Promise<void> {
+  /** Undefined when nothing opens or clears (no write, nothing to await), else the writes. */
+  private checkCounter(store: StoreId, sku: Sku): Promise<void> | undefined {
     const st = this.deps.stock(store, sku);
     const threshold = this.threshold(store, sku);
-    const detail = { onHand: st.onHand, held: st.held, safetyStock: st.safetyStock, available: st.available };
-    await this.set('out_of_stock', store, sku, st.available <= 0 ? detail : null);
-    await this.set('low_stock', store, sku, threshold !== null && st.available > 0 && st.available <= threshold ? { ...detail, threshold } : null);
+    const out = st.available <= 0;
+    const low = threshold !== null && st.available > 0 && st.available <= threshold;
+    if (this.isOpenAsWanted(store, sku, out, low)) return undefined;
+    return this.writeCounter(store, sku, st, threshold, out, low);
   }
 
-  /** Across stores: available summed; the low-stock threshold is the sum of the stores' thresholds. Resolves to the stores checked. */
-  private async checkAggregate(sku: Sku): Promise<number> {
+  private async writeCounter(store: StoreId, sku: Sku, st: StockLevels, threshold: number | null, out: boolean, low: boolean): Promise<void> {
+    const detail = { onHand: st.onHand, held: st.held, safetyStock: st.safetyStock, available: st.available };
+    await this.set('out_of_stock', store, sku, out ? detail : null);
+    await this.set('low_stock', store, sku, low ? { ...detail, threshold } : null);
+  }
+
+  /**
+   * Across stores: available summed; the low-stock threshold is the sum of
+   * the stores' thresholds. The stores checked, or a promise of them when
+   * an alert opens or clears.
+   */
+  private checkAggregate(sku: Sku): number | Promise<number> {
     const stores = this.deps.state.storesOf(sku);
     let available = 0;
     let threshold: number | null = null;
@@ -312,10 +336,43 @@ export class OpsAlerts {
       const t = this.threshold(st, sku);
       if (t !== null) threshold = (threshold ?? 0) + t;
     }
-    const detail = { available, stores: stores.length };
-    await this.set('out_of_stock', ALL_STORES, sku, stores.length > 0 && available <= 0 ? detail : null);
-    await this.set('low_stock', ALL_STORES, sku, threshold !== null && available > 0 && available <= threshold ? { ...detail, threshold } : null);
-    return stores.length;
+    const out = stores.length > 0 && available <= 0;
+    const low = threshold !== null && available > 0 && available <= threshold;
+    if (this.isOpenAsWanted(ALL_STORES, sku, out, low)) return stores.length;
+    return this.writeAggregate(sku, stores.length, available, threshold, out, low);
+  }
+
+  private async writeAggregate(sku: Sku, stores: number, available: number, threshold: number | null, out: boolean, low: boolean): Promise<number> {
+    const detail = { available, stores };
+    await this.set('out_of_stock', ALL_STORES, sku, out ? detail : null);
+    await this.set('low_stock', ALL_STORES, sku, low ? { ...detail, threshold } : null);
+    return stores;
+  }
+
+  /** Whether out_of_stock and low_stock of the counter are open exactly when wanted (then `set` would do nothing). */
+  private isOpenAsWanted(store: StoreId, sku: Sku, out: boolean, low: boolean): boolean {
+    const bits = this.openStock.get(store)?.get(sku) ?? 0;
+    return out === ((bits & OUT) !== 0) && low === ((bits & LOW) !== 0);
+  }
+
+  /** Records an alert as open (`open` and, for stock kinds, `openStock`). */
+  private opened(kind: AlertKind, store: StoreId, sku: string): void {
+    this.open.add(key(kind, store, sku));
+    const bit = STOCK_BITS[kind];
+    if (bit === undefined) return;
+    let bySku = this.openStock.get(store);
+    if (bySku === undefined) this.openStock.set(store, (bySku = new Map()));
+    bySku.set(sku as Sku, (bySku.get(sku as Sku) ?? 0) | bit);
+  }
+
+  private closed(kind: AlertKind, store: StoreId, sku: string): void {
+    this.open.delete(key(kind, store, sku));
+    const bit = STOCK_BITS[kind];
+    const bySku = bit === undefined ? undefined : this.openStock.get(store);
+    const bits = bySku?.get(sku as Sku);
+    if (bySku === undefined || bits === undefined) return;
+    if ((bits & ~bit!) === 0) bySku.delete(sku as Sku);
+    else bySku.set(sku as Sku, bits & ~bit!);
   }
 
   private async checkOffline(): Promise<void> {
@@ -364,7 +421,7 @@ export class OpsAlerts {
     if (this.open.has(k)) return;
     const at = this.now();
     const r = await this.deps.alerts.raise({ kind, store, sku: sku as Sku, at, detail });
-    this.open.add(k);
+    this.opened(kind, store, sku);
     if (r.raised) this.deps.log.warn(`${kind.replace('_', ' ')} alert`, { alert: r.alert.id, store, sku, ...detail });
     this.deps.onChange?.({ state: 'open', kind, store, sku, detail, at });
   }
@@ -372,7 +429,7 @@ export class OpsAlerts {
   private async clearAlert(kind: AlertKind, store: StoreId, sku: string, detail: Record<string, unknown> | null = null): Promise<void> {
     const at = this.now();
     const cleared = await this.deps.alerts.clear(kind, store, sku as Sku, at);
-    this.open.delete(key(kind, store, sku));
+    this.closed(kind, store, sku);
     if (!cleared) return;
     this.deps.log.info('alert cleared', { kind, store, sku });
     this.deps.onChange?.({ state: 'cleared', kind, store, sku, detail, at });

@@ -41,6 +41,34 @@ const CART_HOLD = /^(r_[0-9a-f]{24})\.\d+$/;
 const SEP = ' ';
 
 /**
+ * Counters to check, each once, in the order first marked: a set per store
+ * (no key string per mark) and the order as two lists. Shared with OpsAlerts.
+ */
+export class DirtyCounters {
+  private readonly marked = new Map<StoreId, Set<Sku>>();
+  private stores: StoreId[] = [];
+  private skus: Sku[] = [];
+
+  mark(store: StoreId, sku: Sku): void {
+    let skus = this.marked.get(store);
+    if (skus === undefined) this.marked.set(store, (skus = new Set()));
+    const size = skus.size;
+    if (skus.add(sku).size === size) return;
+    this.stores.push(store);
+    this.skus.push(sku);
+  }
+
+  /** The counters marked so far, in order (store and SKU at the same index); none marked after. */
+  take(): [StoreId[], Sku[]] {
+    const taken: [StoreId[], Sku[]] = [this.stores, this.skus];
+    this.marked.clear();
+    this.stores = [];
+    this.skus = [];
+    return taken;
+  }
+}
+
+/**
  * Raises an `oversell` alert when a counter holds more units in active,
  * unlapsed holds than the store has on hand (a forced sale at a till sold
  * units an online cart was promised), naming those holds; clears it once
@@ -54,7 +82,7 @@ const SEP = ' ';
  * alert, so nothing is missed at a hand-over or a restart.
  */
 export class OversellMonitor {
-  private readonly dirty = new Set<string>();
+  private readonly dirty = new DirtyCounters();
   /** Open alerts (key → detail JSON) as this process, the writer, knows them. */
   private readonly open = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
@@ -86,8 +114,8 @@ export class OversellMonitor {
 
   private touch(d: Delta): void {
     // Transfers move rights between replicas: on hand and holds stay.
-    for (const e of d.entries) this.dirty.add(e.store + SEP + e.sku);
-    for (const r of d.reservations) this.dirty.add(r.store + SEP + r.sku);
+    for (const e of d.entries) this.dirty.mark(e.store, e.sku);
+    for (const r of d.reservations) this.dirty.mark(r.store, r.sku);
   }
 
   /** Evaluates what changed since the last flush; serialised. Resolves when written. */
@@ -97,20 +125,19 @@ export class OversellMonitor {
 
   private async evaluate(): Promise<void> {
     if (!(await this.lease.hold(() => this.takeOver()))) {
-      this.dirty.clear();
+      this.dirty.take();
       return;
     }
-    const keys = [...this.dirty];
-    this.dirty.clear();
+    const [stores, skus] = this.dirty.take();
+    let i = 0;
     try {
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i]!;
-        const at = key.indexOf(SEP);
-        await this.check(key.slice(0, at) as StoreId, key.slice(at + 1) as Sku);
-        keys[i] = '';
+      // Awaited only when a check writes: most counters have no deficit and no open alert.
+      for (; i < stores.length; i++) {
+        const writing = this.check(stores[i]!, skus[i]!);
+        if (writing !== undefined) await writing;
       }
     } catch (e) {
-      for (const k of keys) if (k !== '') this.dirty.add(k);
+      for (; i < stores.length; i++) this.dirty.mark(stores[i]!, skus[i]!);
       throw e;
     }
   }
@@ -121,8 +148,26 @@ export class OversellMonitor {
     const known: Alert[] = await this.deps.alerts.list({ open: true, limit: 1_000_000 });
     for (const a of known) if (a.kind === 'oversell') this.open.set(a.store + SEP + a.sku, JSON.stringify(a.detail));
     const s = this.deps.state.state;
-    for (const key of this.open.keys()) this.dirty.add(key);
-    for (const store of s.storeIds()) for (const sku of s.skus(store)) if (this.deficitOf(store, sku) !== null) this.dirty.add(store + SEP + sku);
+    for (const key of this.open.keys()) {
+      const at = key.indexOf(SEP);
+      this.dirty.mark(key.slice(0, at) as StoreId, key.slice(at + 1) as Sku);
+    }
+    for (const store of s.storeIds()) for (const sku of s.skus(store)) if (this.hasDeficit(store, sku)) this.dirty.mark(store, sku);
+  }
+
+  /** Whether `deficitOf` would find one, without building it. */
+  private hasDeficit(store: StoreId, sku: Sku): boolean {
+    const c = this.deps.state.state.counter(store, sku);
+    if (c === undefined) return false;
+    const holds = c.holds;
+    if (holds === null) return c.onHand() < 0;
+    const now = this.deps.clock();
+    let held = 0;
+    for (let i = 0; i < holds.length; i++) {
+      const h = holds[i]!;
+      if (h.status === 'active' && h.expiresAt > now) held += h.qty;
+    }
+    return c.onHand() - held < 0;
   }
 
   /** The counter's deficit as of now, or null when on hand covers its holds. */
@@ -146,7 +191,14 @@ export class OversellMonitor {
     };
   }
 
-  private async check(store: StoreId, sku: Sku): Promise<void> {
+  /** Undefined when nothing is to be written (no deficit, no open alert), else the write. */
+  private check(store: StoreId, sku: Sku): Promise<void> | undefined {
+    // No key string while no oversell alert is open at all.
+    if (!this.hasDeficit(store, sku) && (this.open.size === 0 || !this.open.has(store + SEP + sku))) return undefined;
+    return this.write(store, sku);
+  }
+
+  private async write(store: StoreId, sku: Sku): Promise<void> {
     const key = store + SEP + sku;
     const detail = this.deficitOf(store, sku);
     if (detail === null) {

@@ -92,13 +92,21 @@ function addTo(index: Map<Sku, StoreId[]>, sku: Sku, store: StoreId): void {
 
 export function splitByStore(d: Delta): StateChange[] {
   const by = new Map<StoreId, Delta>();
-  const get = (s: StoreId) => {
-    let x = by.get(s);
-    if (!x) by.set(s, (x = emptyDelta()));
+  // A commit's entries come in runs of one store (an agent's batch): one lookup per run.
+  let store: StoreId | null = null;
+  let x = emptyDelta();
+  const to = (s: StoreId): Delta => {
+    if (s === store) return x;
+    store = s;
+    const have = by.get(s);
+    if (have !== undefined) return (x = have);
+    by.set(s, (x = emptyDelta()));
     return x;
   };
-  for (const e of d.entries) get(e.store).entries.push(e);
-  for (const t of d.transfers) get(t.store).transfers.push(t);
-  for (const r of d.reservations) get(r.store).reservations.push(r);
-  return [...by].map(([store, delta]) => ({ store, delta }));
+  for (const e of d.entries) to(e.store).entries.push(e);
+  for (const t of d.transfers) to(t.store).transfers.push(t);
+  for (const r of d.reservations) to(r.store).reservations.push(r);
+  const out: StateChange[] = [];
+  for (const [s, delta] of by) out.push({ store: s, delta });
+  return out;
 }

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { ReservationRecord, Sku, StoreId } from '@scoville/crdt-inventory';
-import type { HubState } from '../state/hub-state.js';
-import { touchedSkus, type StockViews, type StoreStock } from './views.js';
+import type { HubState, StateChange } from '../state/hub-state.js';
+import { storeStockOf, touchedSkus, type StockViews, type StoreStock } from './views.js';
 
 export const FEED_TYPES = ['availability', 'store', 'reservation', 'alert'] as const;
 export type FeedType = (typeof FEED_TYPES)[number];
 
-/** One event of the storefront feed (SSE `id`/`event`/`data`, or a WebSocket message). */
+/**
+ * One event of the storefront feed (SSE `id`/`event`/`data`, or a WebSocket
+ * message). Read its fields by name: an availability event builds `id` and
+ * `data` when first read (getters; `toJSON` gives the plain object).
+ */
 export interface FeedEvent {
   /** `<epoch>.<n>`: ordered within one hub process's life; resume with it. */
   id: string;
@@ -55,6 +59,13 @@ export class StorefrontFeed {
   private readonly ring: (FeedEvent | undefined)[];
   private next = 1;
   private readonly subscribers = new Set<Subscriber>();
+  /**
+   * Index of the first event anyone may still ask for: until an id of this
+   * feed leaves the process (a subscription, `lastId`), no one can resume,
+   * so an availability event is only counted, not built (the hub without
+   * storefront clients: ingest at full rate). Infinity until then.
+   */
+  private kept = Infinity;
   /** Fan-out index: an event of one SKU reaches the subscribers of every SKU and those watching it, not all. */
   private readonly anySku = new Set<Subscriber>();
   private readonly bySku = new Map<string, Set<Subscriber>>();
@@ -68,29 +79,55 @@ export class StorefrontFeed {
   ) {
     this.ring = new Array(ringSize);
     this.off = state.onChange((changes) => {
-      for (const ch of changes) {
-        for (const sku of touchedSkus(ch.delta)) this.publish('availability', ch.store, sku, views.storeStock(ch.store, sku));
-        for (const r of ch.delta.reservations) this.publish('reservation', r.store, r.sku, reservationData(r));
-      }
+      for (const ch of changes) this.changed(ch);
     });
+  }
+
+  /** One availability event per SKU the change touched, then its reservations' events. */
+  private changed(ch: StateChange): void {
+    const store = ch.store;
+    for (const sku of touchedSkus(ch.delta)) {
+      if (this.kept === Infinity) {
+        // No one can ever read it: only its number is taken.
+        this.next++;
+        this.stats.published++;
+        continue;
+      }
+      // The figures as of now; the view itself is built when someone reads it.
+      const c = this.views.counter(store, sku);
+      const e = new StockEvent(this.epoch, this.next, store, sku, c?.onHand() ?? 0, this.views.heldOf(c), this.views.safetyStock(store, sku), this.views.isOnline(store), this.views.changedAtOf(store, sku));
+      this.add(e);
+    }
+    for (const r of ch.delta.reservations) this.publish('reservation', r.store, r.sku, reservationData(r));
   }
 
   /** Adds an event (and hands it to every matching subscriber). */
   publish(type: FeedType, storeId: StoreId | null, sku: Sku | null, data: unknown): FeedEvent {
+    const e: FeedEvent = { id: `${this.epoch}.${this.next}`, type, storeId, sku, data };
+    this.add(e);
+    return e;
+  }
+
+  private add(e: FeedEvent): void {
     const n = this.next++;
-    const e: FeedEvent = { id: `${this.epoch}.${n}`, type, storeId, sku, data };
     this.ring[n % this.ring.length] = e;
     this.stats.published++;
-    const reach = (s: Subscriber) => {
-      if (matches(s.filter, e) && !s.deliver(e)) this.dropSlow(s);
-    };
-    if (sku === null) for (const s of this.subscribers) reach(s);
-    else {
-      for (const s of this.anySku) reach(s);
-      const watching = this.bySku.get(sku);
-      if (watching !== undefined) for (const s of watching) reach(s);
+    if (e.sku === null) {
+      for (const s of this.subscribers) this.reach(s, e);
+      return;
     }
-    return e;
+    for (const s of this.anySku) this.reach(s, e);
+    const watching = this.bySku.get(e.sku);
+    if (watching !== undefined) for (const s of watching) this.reach(s, e);
+  }
+
+  private reach(s: Subscriber, e: FeedEvent): void {
+    if (matches(s.filter, e) && !s.deliver(e)) this.dropSlow(s);
+  }
+
+  /** From now on every event is kept for resumption (an id of this feed is out). */
+  private observed(): void {
+    if (this.kept === Infinity) this.kept = this.next;
   }
 
   storeOnline(store: StoreId, online: boolean): void {
@@ -99,6 +136,7 @@ export class StorefrontFeed {
   }
 
   subscribe(s: Subscriber): () => void {
+    this.observed();
     this.subscribers.add(s);
     if (s.filter.skus === null) this.anySku.add(s);
     else
@@ -139,7 +177,8 @@ export class StorefrontFeed {
     if (dot < 0 || lastId.slice(0, dot) !== this.epoch) return null;
     const n = Number(lastId.slice(dot + 1));
     if (!Number.isSafeInteger(n) || n < 0 || n >= this.next) return null;
-    const oldest = Math.max(1, this.next - this.ring.length);
+    // Events before `kept` were never kept; no id this feed handed out precedes them.
+    const oldest = Math.max(1, this.next - this.ring.length, Math.min(this.kept, this.next));
     if (n + 1 < oldest) return null;
     const out: FeedEvent[] = [];
     for (let i = n + 1; i < this.next; i++) {
@@ -151,6 +190,7 @@ export class StorefrontFeed {
 
   /** The id a snapshot taken now is current as of. */
   get lastId(): string {
+    this.observed();
     return `${this.epoch}.${this.next - 1}`;
   }
 
@@ -171,6 +211,42 @@ export class StorefrontFeed {
       this.remove(s);
       s.drop('going_away');
     }
+  }
+}
+
+/**
+ * An availability event: the figures as of publishing, the StoreStock (and
+ * the id) built on first read, once. Most are never read (no subscriber
+ * watches the SKU, no client resumes over it): the ring keeps a few numbers
+ * instead of a view with an ISO date each.
+ */
+class StockEvent implements FeedEvent {
+  readonly type = 'availability' as const;
+  private idText: string | undefined = undefined;
+  private view: StoreStock | undefined = undefined;
+
+  constructor(
+    private readonly epoch: string,
+    private readonly n: number,
+    readonly storeId: StoreId,
+    readonly sku: Sku,
+    private readonly onHand: number,
+    private readonly held: number,
+    private readonly safetyStock: number,
+    private readonly online: boolean,
+    private readonly changedAt: number | undefined,
+  ) {}
+
+  get id(): string {
+    return (this.idText ??= `${this.epoch}.${this.n}`);
+  }
+
+  get data(): StoreStock {
+    return (this.view ??= storeStockOf(this.storeId, this.sku, this.onHand, this.held, this.safetyStock, this.online, this.changedAt));
+  }
+
+  toJSON(): { id: string; type: FeedType; storeId: StoreId; sku: Sku; data: StoreStock } {
+    return { id: this.id, type: this.type, storeId: this.storeId, sku: this.sku, data: this.data };
   }
 }
 

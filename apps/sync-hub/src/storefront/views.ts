@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Counter, Sku, StoreId } from '@scoville/crdt-inventory';
+import { heldOn, type Counter, type Sku, type StoreId } from '@scoville/crdt-inventory';
 import type { HubState } from '../state/hub-state.js';
 
 /** One SKU at one store, as the storefront sees it. */
@@ -59,24 +59,36 @@ export interface ViewDeps {
 export class StockViews {
   private readonly epoch = randomBytes(4).toString('hex');
   private presence = 0;
-  private readonly changedAt = new Map<string, number>();
+  /**
+   * store → SKU → when this process last applied a change to it: nested (no
+   * key string per change), one shared stamp per apply (an epoch-ms number
+   * in a Map is a heap number each time).
+   */
+  private readonly changedAt = new Map<StoreId, Map<Sku, Stamp>>();
   private skuIndex: Sku[] | null = null;
   private readonly knownSkus = new Set<Sku>();
 
   constructor(private readonly deps: ViewDeps) {
     for (const store of deps.state.state.storeIds()) for (const sku of deps.state.state.skus(store)) this.knownSkus.add(sku);
     deps.state.onChange((changes) => {
-      const now = deps.clock();
+      const now = { at: deps.clock() };
       for (const ch of changes) {
-        for (const sku of touchedSkus(ch.delta)) {
-          this.changedAt.set(`${ch.store}\0${sku}`, now);
-          if (!this.knownSkus.has(sku)) {
-            this.knownSkus.add(sku);
-            this.skuIndex = null;
-          }
-        }
+        let at = this.changedAt.get(ch.store);
+        if (at === undefined) this.changedAt.set(ch.store, (at = new Map()));
+        const d = ch.delta;
+        for (const e of d.entries) this.changed(at, e.sku, now);
+        for (const t of d.transfers) this.changed(at, t.sku, now);
+        for (const r of d.reservations) this.changed(at, r.sku, now);
       }
     });
+  }
+
+  private changed(at: Map<Sku, Stamp>, sku: Sku, now: Stamp): void {
+    at.set(sku, now);
+    if (!this.knownSkus.has(sku)) {
+      this.knownSkus.add(sku);
+      this.skuIndex = null;
+    }
   }
 
   /** Call when a store goes online or offline. */
@@ -90,23 +102,36 @@ export class StockViews {
   }
 
   storeStock(store: StoreId, sku: Sku): StoreStock {
-    const l = this.levels(store, sku);
-    const at = this.changedAt.get(`${store}\0${sku}`);
-    return {
-      storeId: store,
-      sku,
-      ...l,
-      online: this.deps.isOnline(store),
-      updatedAt: at === undefined ? null : new Date(at).toISOString(),
-    };
+    const c = this.counter(store, sku);
+    return storeStockOf(store, sku, c?.onHand() ?? 0, this.heldOf(c), this.safetyStock(store, sku), this.isOnline(store), this.changedAtOf(store, sku));
   }
 
   /** The figures alone (no presence, no change time): what the alert checks need, cheaper. */
   levels(store: StoreId, sku: Sku): StockLevels {
-    const a = this.deps.state.availability(store, sku, this.deps.clock());
-    const safety = this.deps.safetyStock?.(store, sku) ?? 0;
-    const raw = a.onHand - a.held;
-    return { onHand: a.onHand, held: a.held, safetyStock: safety, available: Math.max(0, raw - safety), deficit: Math.max(0, -raw) };
+    const c = this.counter(store, sku);
+    return levelsOf(c?.onHand() ?? 0, this.heldOf(c), this.safetyStock(store, sku));
+  }
+
+  counter(store: StoreId, sku: Sku): Counter | undefined {
+    return this.deps.state.state.counter(store, sku);
+  }
+
+  /** Held units as `levels` counts them, without building anything (the feed takes the figures, builds the view when read). */
+  heldOf(c: Counter | undefined): number {
+    return heldOn(this.deps.state.state, c, this.deps.clock());
+  }
+
+  safetyStock(store: StoreId, sku: Sku): number {
+    return this.deps.safetyStock?.(store, sku) ?? 0;
+  }
+
+  isOnline(store: StoreId): boolean {
+    return this.deps.isOnline(store);
+  }
+
+  /** When this process last applied a change to the counter (epoch ms), if it did. */
+  changedAtOf(store: StoreId, sku: Sku): number | undefined {
+    return this.changedAt.get(store)?.get(sku)?.at;
   }
 
   /** Stores that have a counter for `sku`, sorted. */
@@ -156,6 +181,31 @@ export class StockViews {
   etagOfAll(lapsed: number): string {
     return `"${this.epoch}.${this.deps.state.state.seq}.${this.presence}.${lapsed}"`;
   }
+}
+
+interface Stamp {
+  readonly at: number;
+}
+
+function levelsOf(onHand: number, held: number, safetyStock: number): StockLevels {
+  const raw = onHand - held;
+  return { onHand, held, safetyStock, available: Math.max(0, raw - safetyStock), deficit: Math.max(0, -raw) };
+}
+
+/** A StoreStock from its figures (same fields, same order: the JSON clients get does not change). */
+export function storeStockOf(store: StoreId, sku: Sku, onHand: number, held: number, safetyStock: number, online: boolean, changedAt: number | undefined): StoreStock {
+  const raw = onHand - held;
+  return {
+    storeId: store,
+    sku,
+    onHand,
+    held,
+    safetyStock,
+    available: Math.max(0, raw - safetyStock),
+    deficit: Math.max(0, -raw),
+    online,
+    updatedAt: changedAt === undefined ? null : new Date(changedAt).toISOString(),
+  };
 }
 
 function lapsedHolds(c: Counter, now: number): number {

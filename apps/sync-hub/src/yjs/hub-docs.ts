@@ -1,6 +1,6 @@
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
-import { CATALOG_DOC, parseDocName, safetyStockOf, settingsDocName } from '@scoville/protocol/docs';
+import { CATALOG_DOC, lowStockThresholdOf, parseDocName, safetyStockOf, settingsDocName } from '@scoville/protocol/docs';
 import type { Logger } from '../log.js';
 import type { Notices } from '../store/hub-storage.js';
 import type { YjsStore } from '../store/yjs-store.js';
@@ -10,6 +10,9 @@ export const FROM_STORE = Symbol('from-store');
 
 /** More rows than this for one document and they are merged into one. */
 export const COMPACT_ABOVE = 100;
+
+/** Figures read from the documents and kept (safety stock, thresholds) before they are all dropped. */
+const MAX_CACHED = 250_000;
 
 /** NOTIFY channel: a document's rows changed (payload: its name). */
 export const YJS_CHANNEL = 'scoville_yjs';
@@ -46,6 +49,15 @@ export class HubDocs {
   private unlisten: (() => Promise<void>) | null = null;
   private readonly changed = new Set<(name: string) => void>();
   private closed = false;
+  /**
+   * Safety stock and low-stock thresholds as read from the documents, per
+   * store and SKU: every committed change reads them (storefront feed,
+   * alert checks), and reading a Y.Map builds a key string and walks Yjs
+   * items. Dropped whenever any document changes or loads.
+   */
+  private readonly safety = new Map<string, Map<string, number>>();
+  private readonly thresholds = new Map<string, Map<string, number | null>>();
+  private cached = 0;
 
   constructor(private readonly opts: HubDocsOptions) {}
 
@@ -95,10 +107,12 @@ export class HubDocs {
     awareness.setLocalState(null);
     const d: LoadedDoc = { name, doc, awareness, lastId: rows.at(-1)?.id ?? 0, rows: rows.length, writes: Promise.resolve() };
     doc.on('update', (update: Uint8Array, origin: unknown) => {
+      this.forget();
       for (const l of this.changed) l(name);
       if (origin !== FROM_STORE) this.persist(d, update);
     });
     this.docs.set(name, d);
+    this.forget();
     if (d.rows > COMPACT_ABOVE) this.compactLater(d);
     return d;
   }
@@ -158,9 +172,40 @@ export class HubDocs {
 
   /** Safety stock of `sku` at `store`: the store's override, else the catalog's, else 0. */
   safetyStock(store: string, sku: string): number {
+    const bySku = this.safety.get(store);
+    const known = bySku?.get(sku);
+    if (known !== undefined) return known;
     const catalog = this.docs.get(CATALOG_DOC);
-    if (!catalog) return 0;
-    return safetyStockOf(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku);
+    const v = catalog ? safetyStockOf(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku) : 0;
+    this.keep(this.safety, bySku, store, sku, v);
+    return v;
+  }
+
+  /** Low-stock threshold of `sku` at `store` the documents set (override, catalog, local item), or null. */
+  lowStockThreshold(store: string, sku: string): number | null {
+    const bySku = this.thresholds.get(store);
+    const known = bySku?.get(sku);
+    if (known !== undefined) return known;
+    const catalog = this.docs.get(CATALOG_DOC);
+    const v = catalog ? lowStockThresholdOf(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku) : null;
+    this.keep(this.thresholds, bySku, store, sku, v);
+    return v;
+  }
+
+  private keep<V>(cache: Map<string, Map<string, V>>, bySku: Map<string, V> | undefined, store: string, sku: string, v: V): void {
+    if (this.cached >= MAX_CACHED) {
+      this.forget();
+      bySku = undefined;
+    }
+    if (bySku === undefined) cache.set(store, (bySku = new Map()));
+    bySku.set(sku, v);
+    this.cached++;
+  }
+
+  private forget(): void {
+    this.safety.clear();
+    this.thresholds.clear();
+    this.cached = 0;
   }
 
   private now(): number {

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
-import { HubState } from '../../src/state/hub-state.js';
+import type { Delta, ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
+import { HubState, splitByStore } from '../../src/state/hub-state.js';
 import { delta, entry, hold, transfer } from '../store/fixtures.js';
 
 const st = (s: string) => s as StoreId;
@@ -42,5 +43,34 @@ describe('HubState.storesOf', () => {
     h.apply(delta({ entries: [entry(st('s1'), k('K1'), A, 5, 0), entry(st('s2'), k('K1'), A, 1, 0), entry(st('s2'), k('K2'), A, 1, 0)] }));
     h.apply(delta({ entries: [entry(st('s1'), k('K1'), A, 5, 0)] })); // nothing new: not heard
     expect(heard).toEqual(['s1:1', 's2:2']);
+  });
+});
+
+describe('splitByStore', () => {
+  it('groups every item by store, stores in first-seen order (entries, then transfers, then holds), items in order', () => {
+    const store = fc.constantFrom(st('s1'), st('s2'), st('s3'));
+    const n = fc.nat(9);
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ store, n }), { maxLength: 12 }),
+        fc.array(fc.record({ store, n }), { maxLength: 4 }),
+        fc.array(fc.record({ store, n }), { maxLength: 4 }),
+        (es, ts, rs) => {
+          const d: Delta = delta({
+            entries: es.map((e) => entry(e.store, k('K1'), A, e.n, 0)),
+            transfers: ts.map((t) => transfer(t.store, k('K1'), A, B, t.n + 1)),
+            reservations: rs.map((r) => ({ ...hold(`r${r.n}`, 'active'), store: r.store })),
+          });
+          // The plain grouping: one lookup per item.
+          const by = new Map<StoreId, Delta>();
+          const of = (s: StoreId) => by.get(s) ?? by.set(s, delta({})).get(s)!;
+          for (const e of d.entries) of(e.store).entries.push(e);
+          for (const t of d.transfers) of(t.store).transfers.push(t);
+          for (const r of d.reservations) of(r.store).reservations.push(r);
+          expect(splitByStore(d)).toEqual([...by].map(([s, x]) => ({ store: s, delta: x })));
+        },
+      ),
+      { numRuns: Number(process.env.FC_RUNS ?? 1_000) },
+    );
   });
 });
