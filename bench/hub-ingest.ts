@@ -45,13 +45,15 @@
  * (a subset, for profiling), BENCH_HUB_CPU_PROF=<dir> (profile the hub),
  * BENCH_HUB_AB_BIN / BENCH_HUB_AB_ROUNDS (above).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import pg from 'pg';
 import { log, report, type Figure } from './lib/figures.js';
-import { createBenchDatabase, hubCommits, registerStores, REPO_ROOT, sleep, spawnHub, type BenchDatabase, type CommitStats, type HubProcess } from './lib/hub-fixture.js';
+import { createBenchDatabase, hubCommits, PG_SERVER_URL, registerStores, REPO_ROOT, sleep, spawnHub, type BenchDatabase, type CommitStats, type HubProcess } from './lib/hub-fixture.js';
+import { procCpuMs } from './lib/proc-cpu.js';
 import { now, percentile } from './lib/stats.js';
 import { rng } from './lib/random.js';
 
@@ -315,6 +317,8 @@ interface Throughput {
   hub: { eventsPerSecond: number; transactionsPerSecond: number; eventsPerCommit: number; batchesPerCommit: number };
   ackP50: number;
   ackP99: number;
+  /** CPU per event acked in the window, µs: the hub process, every postgres process, this load generator. */
+  cpuUsPerEvent: { hub: number; postgres: number; load: number };
 }
 
 /**
@@ -346,7 +350,52 @@ function wholeCommits(acks: readonly { at: number; events: number }[]): { events
  */
 const commitStats = (hubUrl: string, key: string): Promise<CommitStats | null> => hubCommits(hubUrl, key).catch(() => null);
 
-async function throughput(agents: SimAgent[], hubUrl: string, key: string): Promise<Throughput> {
+/**
+ * CPU ms used so far by the PostgreSQL processes that work for `database`
+ * (its backends) and for everyone (WAL writer, checkpointer, background
+ * writer), per pid: other databases' backends (tests running meanwhile) are
+ * not counted. Null for a hub on PGlite (inside the hub process).
+ */
+async function postgresCpu(database: string | null): Promise<Map<number, number> | null> {
+  if (database === null) return null;
+  const c = new pg.Client({ connectionString: PG_SERVER_URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
+      [database],
+    );
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        out.set(pid, procCpuMs(pid));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+/** CPU ms between two postgresCpu readings, over the pids in both. */
+function postgresCpuSpent(before: Map<number, number> | null, after: Map<number, number> | null): number {
+  if (before === null || after === null) return NaN;
+  let ms = 0;
+  for (const [pid, t] of after) {
+    const t0 = before.get(pid);
+    if (t0 !== undefined) ms += t - t0;
+  }
+  return ms;
+}
+
+const loadCpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function throughput(agents: SimAgent[], hubUrl: string, key: string, hubPid: number, database: string | null): Promise<Throughput> {
   let measuring = false;
   let events = 0;
   let batches = 0;
@@ -369,12 +418,19 @@ async function throughput(agents: SimAgent[], hubUrl: string, key: string): Prom
   const before = await commitStats(hubUrl, key);
   measuring = true;
   const t0 = now();
+  const cpu0 = { hub: procCpuMs(hubPid), postgres: await postgresCpu(database), load: loadCpuMs() };
   await sleep(MEASURE_MS);
   // A slow (shared, busy) machine makes commits longer than the window: go on
   // until it holds 3 whole commits, for at most 6 windows.
   while (wholeCommits(acks) === null && now() - t0 < 6 * MEASURE_MS) await sleep(MEASURE_MS / 4);
   measuring = false;
   const secs = (now() - t0) / 1000;
+  const perEvent = (ms: number): number => (events > 0 ? (ms * 1000) / events : NaN);
+  const cpuUsPerEvent = {
+    hub: perEvent(procCpuMs(hubPid) - cpu0.hub),
+    postgres: perEvent(postgresCpuSpent(cpu0.postgres, await postgresCpu(database))),
+    load: perEvent(loadCpuMs() - cpu0.load),
+  };
   const after = await commitStats(hubUrl, key);
   for (const a of agents) a.closedLoop = false;
   await waitDrained(agents);
@@ -395,6 +451,7 @@ async function throughput(agents: SimAgent[], hubUrl: string, key: string): Prom
     },
     ackP50: lat.length ? percentile(lat, 50) : NaN,
     ackP99: lat.length ? percentile(lat, 99) : NaN,
+    cpuUsPerEvent,
   };
 }
 
@@ -486,6 +543,8 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
 interface Rig {
   label: string;
   hub: HubProcess;
+  /** The PostgreSQL database's name, null on PGlite. */
+  database: string | null;
   agents: SimAgent[];
   readKey: string;
   close(): Promise<void>;
@@ -525,6 +584,7 @@ async function openRig(label: string, root: string, db: RigDatabase, stores: rea
     return {
       label,
       hub: h,
+      database: 'url' in db ? decodeURIComponent(new URL(db.url).pathname.slice(1)) : null,
       agents,
       readKey: reg.readKey,
       close: async () => {
@@ -560,12 +620,13 @@ async function throughputRounds(rigs: readonly Rig[], rounds: number): Promise<M
   const out = new Map<string, Throughput[]>(rigs.map((r) => [r.label, []]));
   for (let i = 0; i < rounds; i++) {
     for (const rig of i % 2 === 0 ? rigs : [...rigs].reverse()) {
-      const t = await throughput(rig.agents, rig.hub.url, rig.readKey);
+      const t = await throughput(rig.agents, rig.hub.url, rig.readKey, rig.hub.pid, rig.database);
       out.get(rig.label)!.push(t);
       log(
         `${rig.label} round ${i + 1}: ${t.eventsPerSecond.toFixed(0)} events/s acked (over ${t.commitsCounted} whole commits; ${t.batchesPerSecond.toFixed(0)} batches/s); hub counted ` +
           `${t.hub.eventsPerSecond.toFixed(0)} events/s inserted in ${t.hub.transactionsPerSecond.toFixed(2)} tx/s ` +
-          `(${t.hub.eventsPerCommit.toFixed(0)} events, ${t.hub.batchesPerCommit.toFixed(0)} batches per commit); closed-loop ack p50 ${t.ackP50.toFixed(0)} ms p99 ${t.ackP99.toFixed(0)} ms`,
+          `(${t.hub.eventsPerCommit.toFixed(0)} events, ${t.hub.batchesPerCommit.toFixed(0)} batches per commit); closed-loop ack p50 ${t.ackP50.toFixed(0)} ms p99 ${t.ackP99.toFixed(0)} ms; ` +
+          `CPU per event: hub ${t.cpuUsPerEvent.hub.toFixed(1)} µs, postgres ${t.cpuUsPerEvent.postgres.toFixed(1)} µs, load generator ${t.cpuUsPerEvent.load.toFixed(1)} µs`,
       );
     }
   }
@@ -590,6 +651,7 @@ function merged(ts: readonly Throughput[]): Throughput {
     },
     ackP50: m((t) => t.ackP50),
     ackP99: m((t) => t.ackP99),
+    cpuUsPerEvent: { hub: m((t) => t.cpuUsPerEvent.hub), postgres: m((t) => t.cpuUsPerEvent.postgres), load: m((t) => t.cpuUsPerEvent.load) },
   };
 }
 
@@ -611,6 +673,7 @@ const SKIPPED_THROUGHPUT: Throughput = {
   hub: { eventsPerSecond: 0, transactionsPerSecond: 0, eventsPerCommit: 0, batchesPerCommit: 0 },
   ackP50: 0,
   ackP99: 0,
+  cpuUsPerEvent: { hub: 0, postgres: 0, load: 0 },
 };
 
 async function main(): Promise<void> {
@@ -671,6 +734,8 @@ async function main(): Promise<void> {
         note: `${NAIVE_CLIENTS} pg clients, BEGIN; UPDATE inventory; INSERT sale_log; COMMIT per sale; p99 ${nv.p99.toFixed(1)} ms`,
       },
       { name: 'hub_vs_naive_ratio', value: nv.perSecond > 0 ? tp.eventsPerSecond / nv.perSecond : 0, unit: 'ratio', goal: { op: '>=', value: 15 } },
+      { name: 'hub_cpu_us_per_event', value: tp.cpuUsPerEvent.hub, unit: 'µs', note: 'the hub process, closed loop (CPU moves less with the machine\'s load than throughput does)' },
+      { name: 'postgres_cpu_us_per_event', value: tp.cpuUsPerEvent.postgres, unit: 'µs', note: `every postgres process; the load generator: ${tp.cpuUsPerEvent.load.toFixed(1)} µs` },
       { name: 'pg_transactions_per_s', value: tp.hub.transactionsPerSecond, unit: 'tx/s', note: 'hub commits during the throughput window (GET /status; ±1 commit)' },
       { name: 'events_per_commit', value: tp.hub.eventsPerCommit, unit: 'events', note: `${tp.hub.batchesPerCommit.toFixed(0)} agent batches per commit` },
       { name: 'ack_p50_ms', value: o100.p50, unit: 'ms', note: 'open loop, 5,000 events/s: 100 agents x 5 events every 100 ms' },
@@ -691,6 +756,13 @@ async function main(): Promise<void> {
       figures.push(
         { name: 'ab_other_events_per_s', value: other.eventsPerSecond, unit: 'events/s', note: `${OTHER_ROOT}, rounds taking turns with this checkout's` },
         { name: 'ab_events_ratio', value: other.eventsPerSecond > 0 ? tp.eventsPerSecond / other.eventsPerSecond : 0, unit: 'ratio', note: 'this checkout / the other' },
+        { name: 'ab_hub_cpu_ratio', value: tp.cpuUsPerEvent.hub / other.cpuUsPerEvent.hub, unit: 'ratio', note: `hub CPU per event, this / the other (${other.cpuUsPerEvent.hub.toFixed(1)} µs)` },
+        {
+          name: 'ab_postgres_cpu_ratio',
+          value: tp.cpuUsPerEvent.postgres / other.cpuUsPerEvent.postgres,
+          unit: 'ratio',
+          note: `postgres CPU per event, this / the other (${other.cpuUsPerEvent.postgres.toFixed(1)} µs)`,
+        },
         { name: 'ab_other_ack_p99_ms', value: ol100.get('other')?.p99 ?? 0, unit: 'ms', note: 'the other checkout, open loop 5,000 events/s, 100 ms batches' },
         { name: 'ab_other_pglite_events_per_s', value: otherPglite.eventsPerSecond, unit: 'events/s' },
         { name: 'ab_pglite_ratio', value: otherPglite.eventsPerSecond > 0 ? pglite.eventsPerSecond / otherPglite.eventsPerSecond : 0, unit: 'ratio' },

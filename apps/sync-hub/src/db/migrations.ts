@@ -1,6 +1,13 @@
 import type { SqlClient } from './sql-client.js';
 
 /**
+ * Advisory lock keys (bigint). Advisory locks are per database, so these
+ * only have to be distinct from each other and from other apps' keys.
+ */
+export const MIGRATION_LOCK_KEY = 0x5c0f_0001;
+export const COMMIT_LOCK_KEY = 0x5c0f_0002;
+
+/**
  * Schema migrations of the hub's PostgreSQL (or PGlite) database. Version N
  * is MIGRATIONS[N - 1]; applied versions are rows of `schema_migrations`.
  *
@@ -257,17 +264,36 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_sold ON events (store_id, at) WHERE type IN ('sale', 'hold_commit');
   `,
+  // Counter upserts become HOT (decision 32): no index on counter_entries.change_id
+  // any more, so an update that changes only p, n and change_id writes no index
+  // entry, and pages keep room for the new versions (fillfactor). Other hub
+  // processes catch up from change_log instead: each commit's counter entries
+  // as one text value (COUNTER_PAGE's format), kept for a few minutes. The log
+  // holds every counter change with a change id above change_log_floor.floor;
+  // a reader further behind reads the whole table. The floor starts at the
+  // highest id handed out so far, read under the commit lock so that no
+  // commit below it is still in flight.
+  `
+  SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY});
+  DROP INDEX counter_entries_change;
+  ALTER TABLE counter_entries SET (fillfactor = 70);
+  CREATE TABLE change_log (
+    change_id  bigint PRIMARY KEY,
+    at         bigint NOT NULL,
+    counters   text NOT NULL
+  );
+  CREATE INDEX change_log_at ON change_log (at);
+  CREATE TABLE change_log_floor (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    floor      bigint NOT NULL
+  );
+  INSERT INTO change_log_floor (floor) SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM hub_change_seq;
+  `,
 ];
 
 /** The schema version this code writes and understands. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/**
- * Advisory lock keys (bigint). Advisory locks are per database, so these
- * only have to be distinct from each other and from other apps' keys.
- */
-export const MIGRATION_LOCK_KEY = 0x5c0f_0001;
-export const COMMIT_LOCK_KEY = 0x5c0f_0002;
 
 /** The database was migrated by a newer hub than this one. */
 export class SchemaTooNewError extends Error {

@@ -30,6 +30,10 @@ export interface SqlInventoryStoreOptions {
    * INSERT ... ON CONFLICT DO NOTHING. False: always the INSERT.
    */
   copyEvents?: boolean;
+  /** How long change_log keeps a commit's counter entries for other hub processes (default 5 min). */
+  changeLogKeepMs?: number;
+  /** Every this many change ids, a commit also prunes change_log (one more statement, under the lock; default 256). */
+  changeLogPruneEvery?: number;
 }
 
 const STATUS_RANK_SQL = (col: string): string =>
@@ -49,7 +53,8 @@ const UPSERT_COUNTERS = (first: number): string => `
   FROM unnest(${arrays(first, ['text', 'text', 'text', 'int8', 'int8'])}) AS u(s, k, r, p, n)
   ON CONFLICT (store_id, sku, replica_id) DO UPDATE
     SET p = GREATEST(t.p, EXCLUDED.p), n = GREATEST(t.n, EXCLUDED.n), change_id = EXCLUDED.change_id
-    WHERE EXCLUDED.p > t.p OR EXCLUDED.n > t.n`;
+    WHERE EXCLUDED.p > t.p OR EXCLUDED.n > t.n
+  RETURNING store_id, sku, replica_id, p, n`;
 const COUNTER_FIELDS: readonly ((e: CounterEntry) => unknown)[] = [(e) => e.store, (e) => e.sku, (e) => e.replica, (e) => e.p, (e) => e.n];
 
 const UPSERT_TRANSFERS = (first: number): string => `
@@ -114,12 +119,37 @@ const INSERT_EVENTS = `
   )
   SELECT count(*)::int4 AS n FROM ins`;
 
-/** Highest change id of any stored entry, in the caller's snapshot. */
+/**
+ * Highest change id of any stored entry, in the caller's snapshot. Counter
+ * changes are in change_log (or at or below its floor); transfers and
+ * reservations carry an indexed change id.
+ */
 const MAX_CHANGE_ID = `
   SELECT COALESCE(GREATEST(
-    (SELECT max(change_id) FROM counter_entries),
+    (SELECT max(change_id) FROM change_log),
+    (SELECT floor FROM change_log_floor),
     (SELECT max(change_id) FROM transfers),
     (SELECT max(change_id) FROM reservations)), 0) AS id`;
+
+/** Rows `store sku replica p n` of a counter upsert's RETURNING, as COUNTER_PAGE's text (NULL for none). */
+const CHANGED_TEXT = (from: string): string => `(SELECT string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ') FROM ${from})`;
+
+/**
+ * The counter entries this commit changed, for change_log; $1 is the change
+ * id, $first received_at, $first+1 what earlier chunks changed (or NULL).
+ */
+const INSERT_CHANGE_LOG = (first: number): string => `
+  INSERT INTO change_log (change_id, at, counters)
+  SELECT $1, $${first}, x.t FROM (SELECT concat_ws(' ', $${first + 1}::text, ${CHANGED_TEXT('counters')}) AS t) AS x WHERE x.t <> ''`;
+
+/**
+ * Drops change_log rows older than $first and raises the floor to the
+ * highest id dropped (under the change-id lock: every lower id is committed).
+ */
+const PRUNE_CHANGE_LOG = (first: number): string => `
+  WITH gone AS (DELETE FROM change_log WHERE at < $${first} RETURNING change_id)
+  UPDATE change_log_floor SET floor = GREATEST(floor, (SELECT max(change_id) FROM gone))
+  WHERE EXISTS (SELECT 1 FROM gone)`;
 
 /**
  * A keyset page of counter entries (after ($2, $3, $4) in primary-key order)
@@ -178,14 +208,6 @@ function decodeCounterPage(text: string): { entries: CounterEntry[]; last: [stri
   return { entries, last: [ls, lk, lr] };
 }
 
-interface CounterRow {
-  store_id: string;
-  sku: string;
-  replica_id: string;
-  p: number;
-  n: number;
-  change_id: number;
-}
 interface TransferRow {
   store_id: string;
   sku: string;
@@ -223,13 +245,6 @@ export interface EventRow {
   to_replica: string | null;
 }
 
-const toCounter = (r: CounterRow): CounterEntry => ({
-  store: r.store_id as StoreId,
-  sku: r.sku as CounterEntry['sku'],
-  replica: r.replica_id as ReplicaId,
-  p: r.p,
-  n: r.n,
-});
 const toTransfer = (r: TransferRow): TransferEntry => ({
   store: r.store_id as StoreId,
   sku: r.sku as TransferEntry['sku'],
@@ -342,6 +357,8 @@ export class SqlInventoryStore implements InventoryStore {
   private readonly pageRows: number;
   private readonly now: () => number;
   private readonly copyEvents: boolean;
+  private readonly changeLogKeepMs: number;
+  private readonly pruneEvery: number;
 
   /** Subscribers of this instance, sharing one LISTEN. */
   private readonly subscribers = new Set<(changeId: number) => void>();
@@ -357,6 +374,8 @@ export class SqlInventoryStore implements InventoryStore {
     this.pageRows = Math.max(1, opts.pageRows ?? 50_000);
     this.now = opts.now ?? Date.now;
     this.copyEvents = opts.copyEvents ?? true;
+    this.changeLogKeepMs = opts.changeLogKeepMs ?? 5 * 60_000;
+    this.pruneEvery = Math.max(1, opts.changeLogPruneEvery ?? 256);
   }
 
   // ---------------------------------------------------------------- commit
@@ -428,25 +447,40 @@ export class SqlInventoryStore implements InventoryStore {
     const params: unknown[] = [id, CHANGES_CHANNEL];
     const ctes: string[] = [];
     const overflow: { sql: string; params: unknown[] }[] = [];
-    const add = <T>(name: string, sql: (first: number) => string, rows: readonly T[], columns: readonly ((row: T) => unknown)[]): void => {
+    const add = <T>(name: string, sql: (first: number) => string, rows: readonly T[], columns: readonly ((row: T) => unknown)[]): boolean => {
       const parts = [...chunks(rows, this.chunkRows)];
       const last = parts.pop();
-      if (last === undefined) return;
-      for (const part of parts) overflow.push({ sql: sql(2), params: [id, ...columnsOf(part, columns)] });
+      if (last === undefined) return false;
+      // What a counter chunk changed comes back as text, for the change_log row.
+      const each = name === 'counters' ? (first: number) => `WITH counters AS (${sql(first)}) SELECT ${CHANGED_TEXT('counters')} AS t` : sql;
+      for (const part of parts) overflow.push({ sql: each(2), params: [id, ...columnsOf(part, columns)] });
       ctes.push(`${name} AS (${sql(params.length + 1)})`);
       params.push(...columnsOf(last, columns));
+      return true;
     };
-    add('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS);
+    const counters = add('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS);
     add('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS);
     add('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS);
     add('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS);
+    const changedBefore: string[] = [];
+    let logParam = -1;
+    if (counters) {
+      ctes.push(`log AS (${INSERT_CHANGE_LOG(params.length + 1)})`);
+      logParam = params.push(receivedAt, null) - 1;
+    }
     if (eventsInserted > 0) {
       // The export's log (store/export-store.ts): this commit's events, found by
       // this transaction's id, in change-id order (the row is written under the lock).
       ctes.push(`commits AS (${INSERT_EVENT_COMMIT(params.length + 1)})`);
       params.push(receivedAt, eventsInserted);
     }
-    for (const o of overflow) await tx.query(o.sql, o.params);
+    for (const o of overflow) {
+      const [row] = await tx.query<{ t?: string | null }>(o.sql, o.params);
+      if (typeof row?.t === 'string') changedBefore.push(row.t);
+    }
+    // The log's parameter: what the overflow chunks changed, or NULL.
+    if (logParam >= 0 && changedBefore.length > 0) params[logParam] = changedBefore.join(' ');
+    if (id % this.pruneEvery === 0) await tx.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
     // Delivered to listeners when (and only if) this transaction commits.
     await tx.query(`${ctes.length > 0 ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT pg_notify($2, $1::int8::text)`, params);
   }
@@ -490,10 +524,28 @@ export class SqlInventoryStore implements InventoryStore {
       const seen = (r: { change_id: number }): void => {
         if (r.change_id > max) max = r.change_id;
       };
-      const counters = await tx.query<CounterRow>(
-        'SELECT store_id, sku, replica_id, p, n, change_id FROM counter_entries WHERE change_id > $1',
-        [changeId],
-      );
+      const delta: Delta = { entries: [], transfers: [], reservations: [] };
+      const [floor] = await tx.query<{ floor: number }>('SELECT floor FROM change_log_floor');
+      if (floor === undefined || changeId < floor.floor) {
+        // Behind what change_log still holds: every counter (max-merge makes it a valid delta).
+        await this.counterPages(tx, (entries) => {
+          for (const e of entries) delta.entries.push(e);
+        });
+        const [all] = await tx.query<{ id: number }>(MAX_CHANGE_ID);
+        if (all !== undefined && all.id > max) max = all.id;
+      } else {
+        const logged = await tx.query<{ change_id: number; counters: string }>(
+          'SELECT change_id, counters FROM change_log WHERE change_id > $1 ORDER BY change_id',
+          [changeId],
+        );
+        // Rows in change-id order, and values only grow: the last one of a key is its greatest.
+        const latest = new Map<string, CounterEntry>();
+        for (const r of logged) {
+          seen(r);
+          for (const e of decodeCounterPage(r.counters).entries) latest.set(`${e.store} ${e.sku} ${e.replica}`, e);
+        }
+        for (const e of latest.values()) delta.entries.push(e);
+      }
       const transfers = await tx.query<TransferRow>(
         'SELECT store_id, sku, from_replica, to_replica, amount, change_id FROM transfers WHERE change_id > $1',
         [changeId],
@@ -502,11 +554,6 @@ export class SqlInventoryStore implements InventoryStore {
         'SELECT store_id, id, sku, owner, qty, expires_at, status, change_id FROM reservations WHERE change_id > $1',
         [changeId],
       );
-      const delta: Delta = { entries: [], transfers: [], reservations: [] };
-      for (const r of counters) {
-        seen(r);
-        delta.entries.push(toCounter(r));
-      }
       for (const r of transfers) {
         seen(r);
         delta.transfers.push(toTransfer(r));

@@ -54,7 +54,7 @@ async function until(cond: () => boolean, ms = 5_000): Promise<void> {
 /** InventoryStore (inventory-store.ts): commit, loadState, changesSince, events, sync positions, subscribe. */
 export function runInventoryStoreTests(name: string, target: StorageTestTarget): void {
   describe(`InventoryStore on ${name}`, () => {
-    const { openStore, migrated } = useStorage(target);
+    const { openStore, migrated, rawClient } = useStorage(target);
 
     // Events go in with COPY (PostgreSQL); a commit bringing an event already stored takes the INSERT ... ON CONFLICT path.
     for (const [copyEvents, path] of [
@@ -243,6 +243,8 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
       expect(Math.max(...pages.map((p) => p.entries.length + p.transfers.length + p.reservations.length))).toBeLessThanOrEqual(7);
       const joined = delta({ entries: pages.flatMap((p) => p.entries), transfers: pages.flatMap((p) => p.transfers), reservations: pages.flatMap((p) => p.reservations) });
       expect(sortDelta(joined)).toEqual(expected);
+      // change_log holds what every chunk of a commit changed (24 entries, 5 per statement)
+      expect(sortDelta((await s.inventory.changesSince(0)).delta)).toEqual(expected);
     });
 
     it('changesSince returns only what newer commits changed; change ids increase', async () => {
@@ -267,6 +269,30 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
       const all = await s.inventory.changesSince(0);
       expect(sortDelta(all.delta)).toEqual(sortDelta((await s.inventory.loadState()).delta));
       expect((await s.inventory.loadState()).changeId).toBe(c4.changeId);
+    });
+
+    it('changesSince after change_log was pruned past it reads every counter; above the floor it reads the log', async () => {
+      let clock = 1_000_000;
+      const s = await migrated({ now: () => clock, changeLogKeepMs: 2_500, changeLogPruneEvery: 3 });
+      const raw = await rawClient();
+      const ids: number[] = [];
+      for (let i = 1; i <= 9; i++) {
+        clock += 1_000;
+        ids.push((await s.inventory.commit([item({ entries: [entry(S1, i % 2 === 0 ? K1 : K2, A, i, 0)] })])).changeId);
+      }
+      // ids 3, 6 and 9 pruned what was older than 2.5 s: the log keeps the last few commits only
+      const [floor] = await raw.query<{ floor: number }>('SELECT floor FROM change_log_floor');
+      const logged = await raw.query<{ change_id: number }>('SELECT change_id FROM change_log ORDER BY change_id');
+      expect(floor!.floor).toBeGreaterThan(ids[0]!);
+      expect(logged.map((r) => r.change_id).every((id) => id > floor!.floor)).toBe(true);
+      expect(logged.length).toBeLessThan(ids.length);
+      const full = await s.inventory.loadState();
+      // behind the floor: the whole table, which is also a correct delta
+      expect(sortDelta((await s.inventory.changesSince(ids[0]!)).delta)).toEqual(sortDelta(full.delta));
+      expect((await s.inventory.changesSince(ids[0]!)).changeId).toBe(ids[8]);
+      // above it: only the last commit
+      expect(await s.inventory.changesSince(ids[7]!)).toEqual({ delta: delta({ entries: [entry(S1, K2, A, 9, 0)] }), changeId: ids[8] });
+      expect(full.changeId).toBe(ids[8]);
     });
 
     it('subscribe hears every commit, those made through another store instance included', async () => {
