@@ -263,7 +263,7 @@ async function main(): Promise<void> {
       const suffix = v.name === 'head' ? '' : `_${v.name}`;
       const us = v.cpuUs / v.entries;
       log(`${scenario} ${v.name}: ${us.toFixed(3)} us CPU/entry over ${v.entries} entries, ${alloc.get(v.name)!.toFixed(0)} B allocated/entry, ${v.hub.written()} chars to SSE clients`);
-      figures.push({ name: `${scenario}_cpu_us_per_entry${suffix}`, value: us, unit: 'us', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_cpu_us_per_entry_base` } : {}), note: v.name === 'head' ? `apply + alert flushes, SSE clients: ${scenario}` : undefined });
+      figures.push({ name: `${scenario}_cpu_us_per_entry${suffix}`, value: us, unit: 'us', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_cpu_us_per_entry_base` } : {}), note: v.name === 'head' ? (scenario === 'bare' ? 'HubState.apply alone: the CRDT merge' : `apply + alert flushes, SSE clients: ${scenario}`) : undefined });
       figures.push({ name: `${scenario}_alloc_bytes_per_entry${suffix}`, value: alloc.get(v.name)!, unit: 'B', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_alloc_bytes_per_entry_base` } : {}) });
     }
     for (const v of variants) await v.hub.close();
