@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { MAX_TOTAL } from '@scoville/crdt-inventory';
 import { describe, expect, it } from 'vitest';
 import { fastValidate } from '../src/fast-validate.js';
-import { decode, decodeWithZodOnly, encode, messageSchemas, type Message, type MessageType } from '../src/index.js';
+import { decode, decodeWithZodOnly, encode, MAX_BATCH_ENTRIES, messageSchemas, type Message, type MessageType } from '../src/index.js';
 import { messageArb, messageArbs } from './arbitraries.js';
 
 const numRuns = Number(process.env.FC_RUNS ?? 1000);
@@ -124,8 +124,8 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     const node = pick(containers(root), at);
     if (!Array.isArray(node)) setOwn(node, key, value);
   }),
-  // Grow an array: duplicates, or a huge one.
-  fc.tuple(fc.nat(), fc.constantFrom(2, 3, 1_000, 3_000)).map(([at, times]): Mutation => (root) => {
+  // Grow an array: duplicates, or a long one (at the item limit: see the test of huge batches).
+  fc.tuple(fc.nat(), fc.constantFrom(2, 3, 300)).map(([at, times]): Mutation => (root) => {
     const node = pick(containers(root), at);
     if (Array.isArray(node) && node.length > 0) {
       const items = [...node];
@@ -318,6 +318,17 @@ describe('fast validators agree with zod', () => {
         delete (Object.prototype as { terminal?: unknown }).terminal;
       }
     }
+  });
+
+  it('on huge batches, at the item limit and over it', () => {
+    const e = (seq: number) => `{"id":"a:${seq}","store":"s","replica":"a","seq":${seq},"type":"sale","sku":"k","qty":1,"at":5}`;
+    const entry = '{"store":"s","sku":"k","replica":"a","p":2,"n":1}';
+    const batch = (entries: number, events: number, last = '') =>
+      `{"type":"batch","seq":1,"delta":{"entries":[${Array(entries).fill(entry).join(',')}],"transfers":[],"reservations":[]},` +
+      `"events":[${Array.from({ length: events }, (_, i) => e(i + 1)).join(',')}${last}]}`;
+    expect(agree(batch(MAX_BATCH_ENTRIES - 20_000, 20_000))).toBe(true);
+    expect(agree(batch(MAX_BATCH_ENTRIES - 20_000, 20_000 - 1, `,${e(0)}`))).toBe(false);
+    expect(agree(batch(MAX_BATCH_ENTRIES - 20_000, 20_001))).toBe(false);
   });
 
   it('on event ids near `${replica}:${seq}`', () => {
