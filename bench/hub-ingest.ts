@@ -469,9 +469,11 @@ interface OpenLoop {
   achievedEventsPerSecond: number;
   transactionsPerSecond: number;
   eventsPerCommit: number;
+  /** CPU per event in the measured window, µs (see Throughput). */
+  cpuUsPerEvent: { hub: number; postgres: number };
 }
 
-async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, key: string): Promise<OpenLoop> {
+async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, key: string, hubPid: number, database: string | null): Promise<OpenLoop> {
   const perBatch = Math.round((OPEN_RATE / agents.length) * (intervalMs / 1000));
   const lat: number[] = [];
   const lags: number[] = [];
@@ -499,14 +501,24 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
   // Agent i is due at start + i/AGENTS * interval + k * interval.
   const next = agents.map((_, i) => start + (i / agents.length) * intervalMs);
   let before: CommitStats | null = null;
+  let cpuFrom = 0;
+  let pgFrom: Map<number, number> | null = null;
+  let cpuTo = 0;
+  let pgTo: Promise<Map<number, number> | null> = Promise.resolve(null);
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const t = now();
       if (before === null && t >= measureFrom) {
+        cpuFrom = procCpuMs(hubPid);
+        void postgresCpu(database).then((c) => (pgFrom = c));
         before = { transactions: -1, items: 0, events: 0, failures: 0, degraded: false };
         void hubCommits(hubUrl, key).then((s) => (before = s));
       }
-      if (t >= measureTo) return resolve();
+      if (t >= measureTo) {
+        cpuTo = procCpuMs(hubPid);
+        pgTo = postgresCpu(database);
+        return resolve();
+      }
       for (let i = 0; i < agents.length; i++) {
         while (next[i]! <= t) {
           agents[i]!.due(perBatch, next[i]!);
@@ -528,6 +540,7 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
     p50: percentile(lat, 50),
     p99: percentile(lat, 99),
     sendLagP99: percentile(lags, 99),
+    cpuUsPerEvent: { hub: ((cpuTo - cpuFrom) * 1000) / Math.max(1, events), postgres: (postgresCpuSpent(pgFrom, await pgTo) * 1000) / Math.max(1, events) },
     perSecondMax,
     max: Math.max(...lat),
     batches: lat.length,
@@ -659,13 +672,14 @@ function logOpenLoop(label: string, every: number, o: OpenLoop): void {
   log(
     `${label}: open loop 5,000 events/s, batches every ${every} ms: ack p50 ${o.p50.toFixed(1)} ms, p99 ${o.p99.toFixed(1)} ms, max ${o.max.toFixed(1)} ms ` +
       `(${o.batches} batches, ${o.achievedEventsPerSecond.toFixed(0)} events/s, ${o.transactionsPerSecond.toFixed(1)} tx/s, ${o.eventsPerCommit.toFixed(1)} events/commit; ` +
-      `generator send lag p99 ${o.sendLagP99.toFixed(1)} ms; max per second: ${o.perSecondMax.map((x) => x.toFixed(0)).join(' ')})`,
+      `generator send lag p99 ${o.sendLagP99.toFixed(1)} ms; max per second: ${o.perSecondMax.map((x) => x.toFixed(0)).join(' ')}; ` +
+      `CPU per event: hub ${o.cpuUsPerEvent.hub.toFixed(1)} µs, postgres ${o.cpuUsPerEvent.postgres.toFixed(1)} µs)`,
   );
 }
 
 // ---------------------------------------------------------------- main
 
-const SKIPPED_OPEN: OpenLoop = { p50: 0, p99: 0, sendLagP99: 0, perSecondMax: [], max: 0, batches: 0, achievedEventsPerSecond: 0, transactionsPerSecond: 0, eventsPerCommit: 0 };
+const SKIPPED_OPEN: OpenLoop = { p50: 0, p99: 0, sendLagP99: 0, perSecondMax: [], max: 0, batches: 0, achievedEventsPerSecond: 0, transactionsPerSecond: 0, eventsPerCommit: 0, cpuUsPerEvent: { hub: 0, postgres: 0 } };
 const SKIPPED_THROUGHPUT: Throughput = {
   eventsPerSecond: 0,
   commitsCounted: 0,
@@ -692,7 +706,7 @@ async function main(): Promise<void> {
     for (const [every, into] of [[100, ol100], [20, ol20]] as const) {
       if (!PHASES.has(`latency${every}`)) continue;
       for (const rig of rigs) {
-        const o = await openLoop(rig.agents, every, rig.hub.url, rig.readKey);
+        const o = await openLoop(rig.agents, every, rig.hub.url, rig.readKey, rig.hub.pid, rig.database);
         into.set(rig.label, o);
         logOpenLoop(rig.label, every, o);
       }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { checkChannel, type ListenOptions, type SqlClient, type SqlTx } from './sql-client.js';
@@ -41,10 +42,26 @@ function copyFrom(client: pg.ClientBase, sql: string, data: string): Promise<num
   });
 }
 
+/**
+ * Names of prepared statements by their text. pg prepares a named statement
+ * once per connection and keeps it; the texts come from a fixed set in the
+ * code (statementName is not for texts built from data).
+ */
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) statementNames.set(sql, (name = `s${createHash('sha1').update(sql).digest('base64url').slice(0, 16)}`));
+  return name;
+}
+
 function txOf(client: pg.ClientBase): SqlTx {
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
       const res = await client.query(sql, params as unknown[] | undefined);
+      return res.rows as R[];
+    },
+    async prepared<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
+      const res = await client.query({ name: statementName(sql), text: sql, values: params as unknown[] });
       return res.rows as R[];
     },
     async exec(sql: string): Promise<void> {

@@ -10,6 +10,12 @@
 export interface SqlTx {
   /** One statement with `$1, $2, ...` parameters; resolves to its rows. */
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * `query`, as a prepared statement kept on the connection where the client
+   * has them (PostgreSQL): parsed and planned once per connection, not at
+   * every call. For the few statement texts run many times a second.
+   */
+  prepared?<R = Record<string, unknown>>(sql: string, params: readonly unknown[]): Promise<R[]>;
   /** Several `;`-separated statements without parameters. */
   exec(sql: string): Promise<void>;
   /**

@@ -30,6 +30,8 @@ export interface SqlInventoryStoreOptions {
    * INSERT ... ON CONFLICT DO NOTHING. False: always the INSERT.
    */
   copyEvents?: boolean;
+  /** COPY only commits of at least this many events (default 500; fewer go in by INSERT, one round trip instead of two). */
+  copyMinEvents?: number;
   /** How long change_log keeps a commit's counter entries for other hub processes (default 5 min). */
   changeLogKeepMs?: number;
   /** Every this many change ids, a commit also prunes change_log (one more statement, under the lock; default 256). */
@@ -44,12 +46,14 @@ const arrays = (first: number, types: readonly string[]): string => types.map((t
 
 /*
  * The statements a commit runs under the change-id lock. Each takes its
- * column arrays from parameter `first` on; $1 is the change id (see
- * writeChange, which joins them into one WITH statement).
+ * column arrays from parameter `first` on, and the change id from a CTE
+ * named `change` (CHANGE_ID; see writeChange, which joins them into one WITH
+ * statement).
  */
+const CHANGE_ID = '(SELECT id FROM change)';
 const UPSERT_COUNTERS = (first: number): string => `
   INSERT INTO counter_entries AS t (store_id, sku, replica_id, p, n, change_id)
-  SELECT u.s, u.k, u.r, u.p, u.n, $1::int8
+  SELECT u.s, u.k, u.r, u.p, u.n, ${CHANGE_ID}
   FROM unnest(${arrays(first, ['text', 'text', 'text', 'int8', 'int8'])}) AS u(s, k, r, p, n)
   ON CONFLICT (store_id, sku, replica_id) DO UPDATE
     SET p = GREATEST(t.p, EXCLUDED.p), n = GREATEST(t.n, EXCLUDED.n), change_id = EXCLUDED.change_id
@@ -59,7 +63,7 @@ const COUNTER_FIELDS: readonly ((e: CounterEntry) => unknown)[] = [(e) => e.stor
 
 const UPSERT_TRANSFERS = (first: number): string => `
   INSERT INTO transfers AS t (store_id, sku, from_replica, to_replica, amount, change_id)
-  SELECT u.s, u.k, u.f, u.o, u.a, $1::int8
+  SELECT u.s, u.k, u.f, u.o, u.a, ${CHANGE_ID}
   FROM unnest(${arrays(first, ['text', 'text', 'text', 'text', 'int8'])}) AS u(s, k, f, o, a)
   ON CONFLICT (store_id, sku, from_replica, to_replica) DO UPDATE
     SET amount = EXCLUDED.amount, change_id = EXCLUDED.change_id
@@ -68,7 +72,7 @@ const TRANSFER_FIELDS: readonly ((t: TransferEntry) => unknown)[] = [(t) => t.st
 
 const UPSERT_RESERVATIONS = (first: number): string => `
   INSERT INTO reservations AS t (store_id, id, sku, owner, qty, expires_at, status, change_id)
-  SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, $1::int8
+  SELECT u.s, u.i, u.k, u.o, u.q, u.e, u.st, ${CHANGE_ID}
   FROM unnest(${arrays(first, ['text', 'text', 'text', 'text', 'int8', 'int8', 'text'])}) AS u(s, i, k, o, q, e, st)
   ON CONFLICT (store_id, owner, id) DO UPDATE
     SET status = EXCLUDED.status, change_id = EXCLUDED.change_id
@@ -96,14 +100,21 @@ const POSITION_FIELDS: readonly ((p: Position) => unknown)[] = [(p) => p.replica
 
 /** The export's per-commit row; $first is received_at, $first+1 the number of events stored. */
 const INSERT_EVENT_COMMIT = (first: number): string => `
-  INSERT INTO event_commits (change_id, tx, at, events) VALUES ($1, pg_current_xact_id()::text::bigint, $${first}, $${first + 1})`;
+  INSERT INTO event_commits (change_id, tx, at, events) VALUES (${CHANGE_ID}, pg_current_xact_id()::text::bigint, $${first}, $${first + 1})`;
 
 /**
- * Takes the change-id lock, then the next change id, in one round trip. The
- * OFFSET 0 keeps the subquery from being flattened, so its row (the lock)
- * exists before the outer projection (nextval) is computed.
+ * Takes the change-id lock, then the next change id. The OFFSET 0 keeps the
+ * subquery from being flattened, so its row (the lock) exists before the
+ * outer projection (nextval) is computed. As the `change` CTE of the
+ * commit's one statement (MATERIALIZED: evaluated once), the lock is taken
+ * after that statement's snapshot; its upserts are all ON CONFLICT, which in
+ * READ COMMITTED act on the latest committed row whatever the snapshot, and
+ * its inserts are of rows keyed by the new change id.
  */
 const NEXT_CHANGE_ID = `SELECT nextval('hub_change_seq') AS id FROM (SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY}) OFFSET 0) AS locked`;
+
+/** Below this many events a commit INSERTs them (one round trip) rather than COPY (two, cheaper per row). */
+const COPY_MIN_EVENTS = 500;
 
 export const EVENT_COLUMNS =
   'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';
@@ -135,12 +146,12 @@ const MAX_CHANGE_ID = `
 const CHANGED_TEXT = (from: string): string => `(SELECT string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ') FROM ${from})`;
 
 /**
- * The counter entries this commit changed, for change_log; $1 is the change
- * id, $first received_at, $first+1 what earlier chunks changed (or NULL).
+ * The counter entries this commit changed, for change_log: $first is
+ * received_at, $first+1 what earlier chunks changed (or NULL).
  */
 const INSERT_CHANGE_LOG = (first: number): string => `
   INSERT INTO change_log (change_id, at, counters)
-  SELECT $1, $${first}, x.t FROM (SELECT concat_ws(' ', $${first + 1}::text, ${CHANGED_TEXT('counters')}) AS t) AS x WHERE x.t <> ''`;
+  SELECT ${CHANGE_ID}, $${first}, x.t FROM (SELECT concat_ws(' ', $${first + 1}::text, ${CHANGED_TEXT('counters')}) AS t) AS x WHERE x.t <> ''`;
 
 /**
  * Drops change_log rows older than $first and raises the floor to the
@@ -357,6 +368,7 @@ export class SqlInventoryStore implements InventoryStore {
   private readonly pageRows: number;
   private readonly now: () => number;
   private readonly copyEvents: boolean;
+  private readonly copyMinEvents: number;
   private readonly changeLogKeepMs: number;
   private readonly pruneEvery: number;
 
@@ -374,6 +386,7 @@ export class SqlInventoryStore implements InventoryStore {
     this.pageRows = Math.max(1, opts.pageRows ?? 50_000);
     this.now = opts.now ?? Date.now;
     this.copyEvents = opts.copyEvents ?? true;
+    this.copyMinEvents = opts.copyMinEvents ?? COPY_MIN_EVENTS;
     this.changeLogKeepMs = opts.changeLogKeepMs ?? 5 * 60_000;
     this.pruneEvery = Math.max(1, opts.changeLogPruneEvery ?? 256);
   }
@@ -394,14 +407,10 @@ export class SqlInventoryStore implements InventoryStore {
         const eventsInserted = await this.storeEvents(tx, events, receivedAt, copy);
         if (records.length > 0) await writeCommitRecords(tx, records);
 
-        // Held until COMMIT: the next commit takes its change id only after
-        // this one is visible, so readers never see id k+1 without id k.
-        const [row] = await tx.query<{ id: number }>(NEXT_CHANGE_ID);
-        if (row === undefined) throw new Error('nextval returned no row');
-        await this.writeChange(tx, c, row.id, receivedAt, eventsInserted);
-        return { changeId: row.id, eventsInserted };
+        const changeId = await this.writeChange(tx, c, receivedAt, eventsInserted);
+        return { changeId, eventsInserted };
       });
-    if (!this.copyEvents) return attempt(false);
+    if (!this.copyEvents || events.length < this.copyMinEvents) return attempt(false);
     try {
       return await attempt(true);
     } catch (err) {
@@ -439,34 +448,47 @@ export class SqlInventoryStore implements InventoryStore {
   /**
    * Everything of a commit that takes its change id, in ONE statement (a
    * round trip is a turn of a busy event loop, and this runs under the
-   * change-id lock): the entry upserts, the export's event_commits row, the
-   * replicas' positions and the NOTIFY. Rows beyond one chunk per table (a
-   * very large commit) go first, in statements of their own.
+   * change-id lock): the lock and the id (NEXT_CHANGE_ID, held until COMMIT:
+   * the next commit takes its change id only after this one is visible, so
+   * readers never see id k+1 without id k), the entry upserts, the
+   * change_log and event_commits rows, the replicas' positions and the
+   * NOTIFY. Rows beyond one chunk per table (a very large commit) go first,
+   * in statements of their own, after the id was taken by itself.
    */
-  private async writeChange(tx: SqlTx, c: Coalesced, id: number, receivedAt: number, eventsInserted: number): Promise<void> {
-    const params: unknown[] = [id, CHANGES_CHANNEL];
-    const ctes: string[] = [];
-    const overflow: { sql: string; params: unknown[] }[] = [];
-    const add = <T>(name: string, sql: (first: number) => string, rows: readonly T[], columns: readonly ((row: T) => unknown)[]): boolean => {
-      const parts = [...chunks(rows, this.chunkRows)];
-      const last = parts.pop();
-      if (last === undefined) return false;
-      // What a counter chunk changed comes back as text, for the change_log row.
-      const each = name === 'counters' ? (first: number) => `WITH counters AS (${sql(first)}) SELECT ${CHANGED_TEXT('counters')} AS t` : sql;
-      for (const part of parts) overflow.push({ sql: each(2), params: [id, ...columnsOf(part, columns)] });
-      ctes.push(`${name} AS (${sql(params.length + 1)})`);
-      params.push(...columnsOf(last, columns));
-      return true;
-    };
-    const counters = add('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS);
-    add('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS);
-    add('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS);
-    add('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS);
-    const changedBefore: string[] = [];
-    let logParam = -1;
-    if (counters) {
+  private async writeChange(tx: SqlTx, c: Coalesced, receivedAt: number, eventsInserted: number): Promise<number> {
+    const kinds = [
+      chunked('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS, this.chunkRows),
+      chunked('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS, this.chunkRows),
+      chunked('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS, this.chunkRows),
+      chunked('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS, this.chunkRows),
+    ];
+    const params: unknown[] = [CHANGES_CHANNEL];
+    let change = NEXT_CHANGE_ID;
+    let changedBefore: string | null = null;
+    if (kinds.some((k) => k.overflow.length > 0)) {
+      const [row] = await tx.query<{ id: number }>(NEXT_CHANGE_ID);
+      if (row === undefined) throw new Error('nextval returned no row');
+      const texts: string[] = [];
+      for (const k of kinds) {
+        for (const columns of k.overflow) {
+          // What a counter chunk changed comes back as text, for the change_log row.
+          const sql = k.name === 'counters' ? `, counters AS (${k.sql(2)}) SELECT ${CHANGED_TEXT('counters')} AS t` : ` ${k.sql(2)}`;
+          const [out] = await tx.query<{ t?: string | null }>(`WITH change AS (SELECT $1::int8 AS id)${sql}`, [row.id, ...columns]);
+          if (typeof out?.t === 'string') texts.push(out.t);
+        }
+      }
+      if (texts.length > 0) changedBefore = texts.join(' ');
+      change = `SELECT $${params.push(row.id)}::int8 AS id`;
+    }
+    const ctes = [`change AS MATERIALIZED (${change})`];
+    for (const k of kinds) {
+      if (k.last === null) continue;
+      ctes.push(`${k.name} AS (${k.sql(params.length + 1)})`);
+      params.push(...k.last);
+    }
+    if (kinds[0]!.last !== null) {
       ctes.push(`log AS (${INSERT_CHANGE_LOG(params.length + 1)})`);
-      logParam = params.push(receivedAt, null) - 1;
+      params.push(receivedAt, changedBefore);
     }
     if (eventsInserted > 0) {
       // The export's log (store/export-store.ts): this commit's events, found by
@@ -474,15 +496,12 @@ export class SqlInventoryStore implements InventoryStore {
       ctes.push(`commits AS (${INSERT_EVENT_COMMIT(params.length + 1)})`);
       params.push(receivedAt, eventsInserted);
     }
-    for (const o of overflow) {
-      const [row] = await tx.query<{ t?: string | null }>(o.sql, o.params);
-      if (typeof row?.t === 'string') changedBefore.push(row.t);
-    }
-    // The log's parameter: what the overflow chunks changed, or NULL.
-    if (logParam >= 0 && changedBefore.length > 0) params[logParam] = changedBefore.join(' ');
-    if (id % this.pruneEvery === 0) await tx.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
-    // Delivered to listeners when (and only if) this transaction commits.
-    await tx.query(`${ctes.length > 0 ? `WITH ${ctes.join(',\n')}\n` : ''}SELECT pg_notify($2, $1::int8::text)`, params);
+    // The NOTIFY is delivered to listeners when (and only if) this transaction commits.
+    const sql = `WITH ${ctes.join(',\n')}\nSELECT id, pg_notify($1, id::text) FROM change`;
+    const [row] = await runHot<{ id: number }>(tx, sql, params);
+    if (row === undefined) throw new Error('the commit statement returned no change id');
+    if (row.id % this.pruneEvery === 0) await tx.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
+    return row.id;
   }
 
   // ---------------------------------------------------------------- reads of the state
@@ -747,6 +766,28 @@ const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
   (e) => e.to ?? null,
 ];
 
+/**
+ * A statement every commit runs, prepared where the client can: at 5,000
+ * events/s in small batches (~400 commits/s) planning them was ~20 % of
+ * PostgreSQL's CPU (bench/hub-ingest latency phases, same-run A/B).
+ */
+function runHot<R>(tx: SqlTx, sql: string, params: readonly unknown[]): Promise<R[]> {
+  return tx.prepared ? tx.prepared<R>(sql, params) : tx.query<R>(sql, params);
+}
+
+/** One table's rows of a commit as `unnest` column arrays: every chunk but the last, and the last (null: no rows). */
+function chunked<T>(
+  name: string,
+  sql: (first: number) => string,
+  rows: readonly T[],
+  columns: readonly ((row: T) => unknown)[],
+  size: number,
+): { name: string; sql: (first: number) => string; overflow: unknown[][][]; last: unknown[][] | null } {
+  const parts = [...chunks(rows, size)].map((part) => columnsOf(part, columns));
+  const last = parts.pop() ?? null;
+  return { name, sql, overflow: parts, last };
+}
+
 const UNIQUE_VIOLATION = '23505';
 
 /** COPY met an event already stored (or being stored): the transaction is lost, and commit starts over with INSERT. */
@@ -771,7 +812,8 @@ function eventsCopyData(part: readonly InventoryEvent[], receivedAt: number): st
 }
 
 async function insertEvents(tx: SqlTx, part: readonly InventoryEvent[], receivedAt: number): Promise<number> {
-  const [row] = await tx.query<{ n: number }>(INSERT_EVENTS, [...columnsOf(part, EVENT_FIELDS), receivedAt]);
+  const params = [...columnsOf(part, EVENT_FIELDS), receivedAt];
+  const [row] = await runHot<{ n: number }>(tx, INSERT_EVENTS, params);
   const inserted = row?.n ?? 0;
   if (inserted < part.length) await checkDuplicatesMatch(tx, part);
   return inserted;

@@ -56,13 +56,13 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
   describe(`InventoryStore on ${name}`, () => {
     const { openStore, migrated, rawClient } = useStorage(target);
 
-    // Events go in with COPY (PostgreSQL); a commit bringing an event already stored takes the INSERT ... ON CONFLICT path.
+    // Events go in with COPY (PostgreSQL; commits of copyMinEvents or more); a commit bringing an event already stored takes the INSERT ... ON CONFLICT path.
     for (const [copyEvents, path] of [
       [true, 'COPY where there is one, INSERT for resends'],
       [false, 'INSERT only'],
     ] as const) {
       it(`accepts an identical resent event, refuses one with the same id and other content (event_conflict), changing nothing (${path})`, async () => {
-        const s = await migrated({ copyEvents });
+        const s = await migrated({ copyEvents, copyMinEvents: 1 });
         await s.inventory.commit([item({ entries: [entry(S1, K1, A, 5, 0)] }, [sale(A, 1), sale(A, 2)])]);
         expect((await s.inventory.commit([item({}, [sale(A, 1), sale(A, 2)])])).eventsInserted).toBe(0);
         await expect(s.inventory.commit([item({ entries: [entry(S1, K1, A, 9, 0)] }, [sale(A, 2, { qty: 3 }), sale(A, 3)])])).rejects.toMatchObject({
@@ -75,7 +75,7 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
       });
 
       it(`stores each event once, across commits and within one, and counts only new ones (${path})`, async () => {
-        const s = await migrated({ copyEvents });
+        const s = await migrated({ copyEvents, copyMinEvents: 1 });
         const e1 = sale(A, 1, { idempotencyKey: 'pos-1', terminal: 'till-2', forced: true });
         const e2 = sale(A, 2, { type: 'adjustment', qty: -3, reason: 'damaged', count: 9 });
         const e3 = sale(B, 1, { type: 'hold', reservationId: reservationId('r1'), expiresAt: 1_700_000_900_000 });
@@ -350,6 +350,38 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
       expect(since.changeId).toBe(Math.max(...ids));
       const after = (await s1.inventory.commit([])).changeId;
       expect(after).toBeGreaterThan(Math.max(...ids));
+    });
+
+    // Change ids become visible in order (the lock is taken inside the commit's statement):
+    // a reader that follows changesSince while two writers commit never steps over a commit.
+    it.runIf(target.separateConnections)('a reader following changesSince during parallel commits misses none', async () => {
+      const s1 = await migrated();
+      const s2 = await openStore();
+      const reader = await openStore();
+      const seen = new Set<string>();
+      let lastSeen = 0;
+      let writing = true;
+      const follow = (async () => {
+        while (writing) {
+          const r = await reader.inventory.changesSince(lastSeen);
+          for (const e of r.delta.entries) seen.add(e.sku);
+          lastSeen = r.changeId;
+        }
+      })();
+      const commitsOf = (s: HubStorage, who: typeof A) =>
+        (async () => {
+          for (let i = 0; i < 60; i++) {
+            await Promise.all(
+              [0, 1].map((j) => s.inventory.commit([item({ entries: [entry(S1, sku(`F-${who}-${i}-${j}`), who, 1, 0)] })])),
+            );
+          }
+        })();
+      await Promise.all([commitsOf(s1, A), commitsOf(s2, B)]);
+      writing = false;
+      await follow;
+      const r = await reader.inventory.changesSince(lastSeen);
+      for (const e of r.delta.entries) seen.add(e.sku);
+      expect(seen.size).toBe(240);
     });
   });
 }
