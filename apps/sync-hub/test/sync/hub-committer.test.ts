@@ -40,7 +40,7 @@ describe('HubCommitter', () => {
   it('settles in start order when a later transaction commits first', async () => {
     const { store, calls } = controllableStore();
     const state = new HubState();
-    const c = new HubCommitter(store, state, { maxConcurrent: 2 });
+    const c = new HubCommitter(store, state, { maxConcurrent: 2, concurrentAtRows: 0 });
     const order: number[] = [];
     const a = c.submit(itemWithP(1)).then(() => order.push(1));
     const b = c.submit(itemWithP(2)).then(() => order.push(2));
@@ -58,7 +58,7 @@ describe('HubCommitter', () => {
 
   it('retries a failed transaction and holds later ones back until it commits', async () => {
     const { store, calls } = controllableStore();
-    const c = new HubCommitter(store, new HubState(), { maxConcurrent: 2, maxRetryDelayMs: 10 });
+    const c = new HubCommitter(store, new HubState(), { maxConcurrent: 2, concurrentAtRows: 0, maxRetryDelayMs: 10 });
     const order: number[] = [];
     const a = c.submit(itemWithP(1)).then(() => order.push(1));
     const b = c.submit(itemWithP(2)).then(() => order.push(2));
@@ -86,6 +86,26 @@ describe('HubCommitter', () => {
     await tick();
     expect(calls.map((x) => x.items.length)).toEqual([1, 3]);
     calls[1]!.settle(true);
+    await Promise.all(all);
+  });
+
+  it('starts a second transaction while one is in flight only once enough rows wait', async () => {
+    const { store, calls } = controllableStore();
+    const c = new HubCommitter(store, new HubState(), { maxConcurrent: 2, concurrentAtRows: 3 });
+    const all = [c.submit(itemWithP(1))];
+    await tick();
+    all.push(c.submit(itemWithP(2)), c.submit(itemWithP(3)));
+    await tick();
+    expect(calls.map((x) => x.items.length)).toEqual([1]); // 2 rows wait: not yet
+    all.push(c.submit(itemWithP(4)));
+    await tick();
+    expect(calls.map((x) => x.items.length)).toEqual([1, 3]); // 3 rows: a second transaction
+    calls[0]!.settle(true);
+    calls[1]!.settle(true);
+    all.push(c.submit(itemWithP(5)));
+    await tick();
+    expect(calls.map((x) => x.items.length)).toEqual([1, 3, 1]); // nothing in flight: at once
+    calls[2]!.settle(true);
     await Promise.all(all);
   });
 
