@@ -1,4 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -136,6 +139,47 @@ describe('POST /sales', () => {
     const r = await ctx.call('POST', '/sales', { idempotencyKey: 'k', lines: [], pad: 'x'.repeat(300_000) });
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe('body_too_large');
+  });
+});
+
+describe('body size over a real socket (@hono/node-server)', () => {
+  /** One raw POST /sales: a Content-Length body, or chunked (no Content-Length) when `chunked`. */
+  const postRaw = async (payload: string, opts: { chunked?: boolean; declaredLength?: number } = {}) => {
+    const server = serve({ fetch: ctx.app.fetch, hostname: '127.0.0.1', port: 0 }) as HttpServer;
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (!opts.chunked) headers['content-length'] = String(opts.declaredLength ?? Buffer.byteLength(payload));
+      return await new Promise<{ status: number; body: { error?: { code: string } } }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/sales', method: 'POST', headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : reject(e)));
+        if (opts.declaredLength === undefined) req.end(payload);
+        else req.write(payload.slice(0, 10)); // the header alone must decide
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  };
+
+  it('sells with a Content-Length body, refuses a declared length over the limit before reading it, and limits a chunked body', async () => {
+    await restock('HSS-001', 10);
+    const sale = JSON.stringify({ idempotencyKey: 'raw-1', lines: [{ sku: 'HSS-001', qty: 1 }] });
+    expect((await postRaw(sale)).status).toBe(201);
+    const declared = await postRaw(sale, { declaredLength: 300_000 });
+    expect(declared.status).toBe(413);
+    expect(declared.body.error?.code).toBe('body_too_large');
+    const big = JSON.stringify({ idempotencyKey: 'raw-2', lines: [{ sku: 'HSS-001', qty: 1 }], pad: 'x'.repeat(300_000) });
+    const chunked = await postRaw(big, { chunked: true });
+    expect(chunked.status).toBe(413);
+    expect(chunked.body.error?.code).toBe('body_too_large');
+    expect((await postRaw(JSON.stringify({ idempotencyKey: 'raw-3', lines: [{ sku: 'HSS-001', qty: 1 }] }), { chunked: true })).status).toBe(201);
+    expect(ctx.inventory.stock('HSS-001' as Sku, now).onHand).toBe(8);
   });
 });
 
