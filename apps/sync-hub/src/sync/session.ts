@@ -3,6 +3,7 @@ import {
   chunkDelta,
   deltaOf,
   deltaWithout,
+  digestOf,
   emptyDelta,
   isEmptyDelta,
   type Delta,
@@ -340,8 +341,10 @@ export class HubSession implements AllocationLink {
   }
 
   private digest(m: DigestMessage): void {
-    const ours = this.deps.state.digest(this.store);
-    this.send({ type: 'digest', store: this.store, digest: ours, entries: this.deps.state.storeDelta(this.store).entries.length });
+    // One copy of the store's entries serves the digest, its count and a repair.
+    const full = this.deps.state.storeDelta(this.store);
+    const ours = digestOf(full);
+    this.send({ type: 'digest', store: this.store, digest: ours, entries: full.entries.length });
     if (m.digest !== ours) {
       // A full repair costs the whole store: at most one a minute per link.
       const now = this.deps.clock();
@@ -351,7 +354,7 @@ export class HubSession implements AllocationLink {
       }
       this.lastRepairAt = now;
       this.deps.log.info('digest mismatch, repairing', { store: this.store, agent: this.replica });
-      this.sendRepair(this.deps.state.storeDelta(this.store, this.replica!));
+      this.sendRepair(deltaWithout(full, this.replica!));
     }
   }
 
