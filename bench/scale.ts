@@ -130,7 +130,6 @@ async function seed(dbUrl: string, stores: number): Promise<Seeded> {
       at,
     ]);
     await c.query('ALTER TABLE counter_entries DROP CONSTRAINT counter_entries_pkey');
-    await c.query('DROP INDEX counter_entries_change');
     await c.query(
       `INSERT INTO counter_entries (store_id, sku, replica_id, p, n, change_id)
        SELECT st, sku, st || '.' || r, ${P_SQL}, ${N_SQL}, 1
@@ -140,8 +139,9 @@ async function seed(dbUrl: string, stores: number): Promise<Seeded> {
       [stores],
     );
     await c.query('ALTER TABLE counter_entries ADD CONSTRAINT counter_entries_pkey PRIMARY KEY (store_id, sku, replica_id)');
-    await c.query('CREATE INDEX counter_entries_change ON counter_entries (change_id)');
+    // As if change 1 wrote them: change_log holds nothing at or below its floor (decision 32).
     await c.query(`SELECT setval('hub_change_seq', 1)`);
+    await c.query('UPDATE change_log_floor SET floor = 1');
     await c.query('VACUUM ANALYZE');
     const [row] = (await c.query<{ n: string }>('SELECT count(*) AS n FROM counter_entries')).rows;
     if (Number(row?.n) !== stores * SKUS_PER_STORE * 2) throw new Error(`seeded ${row?.n} counter rows, expected ${stores * SKUS_PER_STORE * 2}`);
