@@ -1,5 +1,6 @@
 import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
 import type { Hono, MiddlewareHandler } from 'hono';
+import { refreshingCache } from '../auth/refreshing-cache.js';
 import { mountSellingRoutes } from '../http/selling-routes.js';
 import type { Logger } from '../log.js';
 import type { HubState } from '../state/hub-state.js';
@@ -28,36 +29,27 @@ export interface SellingDeps {
   audit: (actor: string, action: string, detail: Record<string, unknown>) => Promise<void>;
 }
 
-/** How long a store token's store is trusted without asking the database again. */
+/** How long a store token's store is trusted before it is looked up again (in the background). */
 const TOKEN_TTL_MS = 1_000;
+/** Oldest answer ever served: past it (a refresh failed or is slow), callers wait for the database. */
+const TOKEN_MAX_AGE_MS = 3_000;
 
 /**
- * `storeForToken` behind a short cache: `POST /inventory/updates` checks its
- * token on every request. Concurrent checks of one token share one query; a
- * revoke or rotation (`onRevoked`) empties the cache at once; one the hub
- * was not told of lasts at most `TOKEN_TTL_MS`, like API keys
- * (http/api-keys.ts). Unknown tokens are not cached.
+ * `storeForToken` behind a short cache (auth/refreshing-cache.ts):
+ * `POST /inventory/updates` checks its token on every request, and must not
+ * wait for the refresh each second. Concurrent checks of one token share one
+ * query; a revoke or rotation (`onRevoked`) empties the cache at once; one
+ * the hub was not told of lasts until the first refresh after `TOKEN_TTL_MS`
+ * answers, never past `TOKEN_MAX_AGE_MS`, like API keys (http/api-keys.ts).
+ * Unknown tokens are not cached.
  */
 export function cachedStoreForToken(
   lookup: (tokenHash: string) => Promise<StoreId | null>,
   onRevoked?: (listener: () => void) => () => void,
+  now?: () => number,
 ): { get: (tokenHash: string) => Promise<StoreId | null>; stop: () => void } {
-  const cache = new Map<string, { store: Promise<StoreId | null>; until: number }>();
-  const stop = onRevoked?.(() => cache.clear()) ?? (() => undefined);
-  const get = (tokenHash: string): Promise<StoreId | null> => {
-    const now = Date.now();
-    const hit = cache.get(tokenHash);
-    if (hit !== undefined && hit.until >= now) return hit.store;
-    const entry = { store: lookup(tokenHash), until: now + TOKEN_TTL_MS };
-    if (cache.size >= 10_000) cache.clear();
-    cache.set(tokenHash, entry);
-    const forget = () => {
-      if (cache.get(tokenHash) === entry) cache.delete(tokenHash);
-    };
-    entry.store.then((store) => store === null && forget(), forget);
-    return entry.store;
-  };
-  return { get, stop };
+  const cache = refreshingCache<StoreId | null>({ lookup, ttlMs: TOKEN_TTL_MS, maxAgeMs: TOKEN_MAX_AGE_MS, keep: (store) => store !== null, onRevoke: onRevoked, now });
+  return { get: (tokenHash) => cache.get(tokenHash), stop: () => cache.stop() };
 }
 
 /** The hub's selling side, wired: seller, carts, expiry sweep, routes. */
