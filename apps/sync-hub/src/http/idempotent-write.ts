@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { HubSeller } from '../selling/hub-seller.js';
 import type { SellerBatch } from '../selling/seller-batch.js';
-import type { SellOutcome } from '../selling/sell-error.js';
+import type { SellError, SellOutcome } from '../selling/sell-error.js';
 import { slotOf, type StoredAnswers } from '../selling/stored-answers.js';
 import { errorResponse } from './errors.js';
 
@@ -23,7 +23,7 @@ export interface WriteRequest<T> {
    * Called once when the job is refused for lack of stock, before the
    * refusal is answered; true means "try once more" (rights were borrowed).
    */
-  retryOnShort?: (refusal: SellOutcome<T> & { ok: false }) => Promise<boolean>;
+  retryOnShort?: (refusal: { ok: false; error: SellError }) => Promise<boolean>;
 }
 
 /** What a write answered: the stored bytes of a success (replayed or new), or a refusal. */
@@ -69,19 +69,20 @@ export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
         return { ok: true, status: prior.status, json: prior.body, replayed: true };
       }
       const slot = { scope: req.scope, key: req.idempotencyKey, requestHash: hash, status: req.status };
-      let outcome = await seller.submit(req.run, slot);
+      let outcome = await seller.submitStored(req.run, slot);
       // Short of rights: borrow from the other hub processes and decide again, a few rounds
       // at most (a lender may give less than asked, or other holds may take it meanwhile).
       for (let round = 0; round < MAX_BORROW_ROUNDS && req.retryOnShort !== undefined; round++) {
         if (outcome.ok || outcome.error.code !== 'insufficient_stock') break;
-        if (!(await req.retryOnShort(outcome as SellOutcome<T> & { ok: false }))) break;
-        outcome = await seller.submit(req.run, slot);
+        if (!(await req.retryOnShort(outcome))) break;
+        outcome = await seller.submitStored(req.run, slot);
       }
       if (!outcome.ok) return { ok: false, status: outcome.error.status, code: outcome.error.code, message: outcome.error.message, details: outcome.error.details };
-      // The same bytes the group stored under the key (HubSeller: JSON.stringify of this value).
-      const json = JSON.stringify(outcome.value);
-      answers.remember({ ...slot, body: json, at: Date.now() });
-      return { ok: true, status: req.status, json, replayed: false };
+      // The record the group stored under the key (serialised once, at the group's time):
+      // answered and remembered as it is, so a replay is these very bytes.
+      const stored = outcome.value;
+      answers.remember(stored);
+      return { ok: true, status: stored.status, json: stored.body, replayed: false };
     } finally {
       inflight.delete(slotKey);
       release();

@@ -5,7 +5,7 @@ import type { CommitItem } from '../store/inventory-store.js';
 import type { StoredResponse } from '../store/selling-store.js';
 import type { HubCommitter } from '../sync/hub-committer.js';
 import { SellerBatch } from './seller-batch.js';
-import type { SellOutcome } from './sell-error.js';
+import { sellOk, type SellOutcome } from './sell-error.js';
 
 /** Most jobs decided in one group (one transaction). */
 const MAX_JOBS_PER_GROUP = 1_000;
@@ -23,6 +23,7 @@ export interface ResponseSlot {
 
 interface Job {
   run: (batch: SellerBatch) => SellOutcome<unknown>;
+  /** Where a success is stored; the job then resolves to the stored record, not the run's value. */
   slot: ResponseSlot | null;
   resolve: (o: SellOutcome<unknown>) => void;
   reject: (e: unknown) => void;
@@ -86,10 +87,24 @@ export class HubSeller {
   }
 
   /** Decides `run` in the next group; resolves after that group committed (or with its refusal, also after). */
-  submit<T>(run: (batch: SellerBatch) => SellOutcome<T>, slot: ResponseSlot | null = null): Promise<SellOutcome<T>> {
+  submit<T>(run: (batch: SellerBatch) => SellOutcome<T>): Promise<SellOutcome<T>> {
+    return this.enqueue(run, null) as Promise<SellOutcome<T>>;
+  }
+
+  /**
+   * Like `submit`, and a success is stored under `slot` in the group's
+   * transaction: it resolves to that stored record (body = the success
+   * serialised once, at = the group's time), the bytes every replay of the
+   * key answers, so the caller sends and remembers them as they are.
+   */
+  submitStored(run: (batch: SellerBatch) => SellOutcome<unknown>, slot: ResponseSlot): Promise<SellOutcome<StoredResponse>> {
+    return this.enqueue(run, slot) as Promise<SellOutcome<StoredResponse>>;
+  }
+
+  private enqueue(run: (batch: SellerBatch) => SellOutcome<unknown>, slot: ResponseSlot | null): Promise<SellOutcome<unknown>> {
     if (this.closed) return Promise.reject(new Error('hub is shutting down'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ run, slot, resolve: resolve as (o: SellOutcome<unknown>) => void, reject });
+      this.queue.push({ run, slot, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // Let the requests of this event-loop turn join the group.
@@ -167,9 +182,12 @@ export class HubSeller {
         const job = todo[i]!;
         try {
           const o = job.run(g.batch);
-          g.outcomes.push(o);
+          if (o.ok && job.slot !== null) {
+            const r = stored(job.slot, o.value, g.batch.now);
+            g.batch.responses.push(r);
+            g.outcomes.push(sellOk(r));
+          } else g.outcomes.push(o);
           g.jobs.push(job);
-          if (o.ok && job.slot !== null) g.batch.responses.push(stored(job.slot, o.value, g.batch.now));
         } catch (e) {
           thrower = i;
           job.reject(e);

@@ -45,12 +45,12 @@ afterAll(async () => {
 });
 
 /** A seller of its own replica over the real committer and inventory store. */
-async function seller(): Promise<{ seller: HubSeller; state: HubState; me: ReplicaId }> {
+async function seller(clock: () => number = Date.now): Promise<{ seller: HubSeller; state: HubState; me: ReplicaId }> {
   const me = replicaId(`hub-t${++n}`);
   await storage.access.claimReplica(me, HUB_SCOPE, 'hub', Date.now());
   const state = new HubState();
   const committer = new HubCommitter(storage.inventory, state, { maxRetryDelayMs: 20 });
-  return { seller: new HubSeller({ state, committer, me, firstSeq: 1, clock: Date.now, log: silentLogger }), state, me };
+  return { seller: new HubSeller({ state, committer, me, firstSeq: 1, clock, log: silentLogger }), state, me };
 }
 
 const update = (s: HubSeller, type: 'sale' | 'restock', qty: number, terminal: string | null = null): Promise<SellOutcome<UpdateResult>> =>
@@ -185,13 +185,72 @@ describe('idempotent writes decided while their key is looked up', () => {
   });
 });
 
+describe('idempotent write answers: serialised once, at the group time', () => {
+  it('answers the bytes the group stored, remembers that record (at = the group time, not the wall clock), replays them byte for byte', async () => {
+    // A group time far from Date.now(), so a wall-clock `at` cannot pass for it.
+    const T = Date.now() - 86_400_000;
+    const { seller: s, me } = await seller(() => T);
+    expect((await update(s, 'restock', 10)).ok).toBe(true);
+    const scope = `store:${me}`;
+    const sale = (qty: number) => ({
+      scope,
+      idempotencyKey: 'once-1',
+      route: 'POST /inventory/updates',
+      request: { qty },
+      status: 201 as const,
+      run: (b: Parameters<typeof applyUpdate>[0]) => applyUpdate(b, { storeId: WH, type: 'sale', lines: [{ sku: K, qty }] }),
+    });
+    const answers = new StoredAnswers(storage.selling);
+    const w = idempotentWrites(s, answers);
+    const first = await w(sale(2));
+    if (!first.ok) throw new Error('sale refused');
+    expect(first).toMatchObject({ status: 201, replayed: false });
+    expect(JSON.parse(first.json)).toMatchObject({ storeId: WH, type: 'sale', lines: [{ sku: K, onHand: 8 }] });
+
+    // Stored in the group's transaction and remembered: one record, the same bytes, the group's time.
+    const inDb = await storage.selling.response(scope, 'once-1');
+    expect(inDb).toEqual({ scope, key: 'once-1', requestHash: expect.any(String), status: 201, body: first.json, at: T });
+    expect(await answers.get(scope, 'once-1')).toEqual(inDb);
+
+    // Replayed from this memory and from a fresh one (another process): byte for byte.
+    expect(await w(sale(2))).toEqual({ ok: true, status: 201, json: first.json, replayed: true });
+    expect(await idempotentWrites(s, new StoredAnswers(storage.selling))(sale(2))).toEqual({ ok: true, status: 201, json: first.json, replayed: true });
+    // The same key for another request: 422, from memory and from the database.
+    expect(await w(sale(3))).toMatchObject({ ok: false, status: 422, code: 'idempotency_key_reused' });
+    expect(await idempotentWrites(s, new StoredAnswers(storage.selling))(sale(3))).toMatchObject({ ok: false, status: 422, code: 'idempotency_key_reused' });
+    await s.close();
+  });
+
+  it('a refusal is not stored: the key is judged afresh', async () => {
+    const { seller: s, me } = await seller();
+    const scope = `store:${me}`;
+    expect((await update(s, 'restock', 1)).ok).toBe(true);
+    const w = idempotentWrites(s, new StoredAnswers(storage.selling));
+    const req = {
+      scope,
+      idempotencyKey: 'short-1',
+      route: 'POST /inventory/updates',
+      request: { qty: 5 },
+      status: 201 as const,
+      run: (b: Parameters<typeof applyUpdate>[0]) => applyUpdate(b, { storeId: WH, type: 'sale', lines: [{ sku: K, qty: 5 }] }),
+    };
+    expect(await w(req)).toMatchObject({ ok: false, code: 'insufficient_stock' });
+    expect(await storage.selling.response(scope, 'short-1')).toBeNull();
+    expect((await update(s, 'restock', 10)).ok).toBe(true);
+    const later = await w(req);
+    expect(later).toMatchObject({ ok: true, status: 201, replayed: false });
+    expect((await storage.selling.response(scope, 'short-1'))?.body).toBe((later as { json: string }).json);
+    await s.close();
+  });
+});
+
 describe('StoredAnswers', () => {
   it('reads stored answers in one query for keys asked together, serves remembered ones from memory, never caches a miss', async () => {
     const { seller: s, me } = await seller();
     // Store three answers the way the write path does: in the group's commit.
     const keys = ['k1', 'k2', 'k3'];
     for (const key of keys) {
-      await s.submit((b) => applyUpdate(b, { storeId: WH, type: 'restock', lines: [{ sku: K, qty: 1 }] }), {
+      await s.submitStored((b) => applyUpdate(b, { storeId: WH, type: 'restock', lines: [{ sku: K, qty: 1 }] }), {
         scope: `store:${me}`,
         key,
         requestHash: `h-${key}`,

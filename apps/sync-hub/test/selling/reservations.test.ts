@@ -19,7 +19,7 @@ let adminKey: string;
 
 const addKey = (role: string) => hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', role]).then((r) => r.key);
 
-async function call(method: string, path: string, auth: string | null, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+async function call(method: string, path: string, auth: string | null, body?: unknown): Promise<{ status: number; body: any; text: string; headers: Headers }> {
   const res = await fetch(`${hub.url}${path}`, {
     method,
     headers: { ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -32,7 +32,7 @@ async function call(method: string, path: string, auth: string | null, body?: un
   } catch {
     // not JSON
   }
-  return { status: res.status, body: parsed, headers: res.headers };
+  return { status: res.status, body: parsed, text, headers: res.headers };
 }
 
 let seq = 0;
@@ -102,8 +102,10 @@ describe('POST /inventory/updates (a store without an agent)', () => {
     const again = await call('POST', '/inventory/updates', wh, body);
     expect(first.status).toBe(201);
     expect(again.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(again.body).toEqual(first.body);
+    expect(again.text).toBe(first.text); // byte for byte
+    expect(first.headers.get('content-type')).toBe('application/json');
     const other = await call('POST', '/inventory/updates', wh, { ...body, lines: [{ sku: 'MILD-1', qty: 2 }] });
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_reused');
@@ -155,6 +157,10 @@ describe('carts (/reservations, reserve key)', () => {
     const [a, b] = await Promise.all([call('POST', '/reservations', reserveKey, body), call('POST', '/reservations', reserveKey, body)]);
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(a.body.id).toBe(b.body.id);
+    expect(b.text).toBe(a.text); // byte for byte, the waiting one replayed
+    const later = await call('POST', '/reservations', reserveKey, body);
+    expect(later.headers.get('idempotent-replayed')).toBe('true');
+    expect(later.text).toBe(a.text);
     const c = await call('POST', '/reservations', reserveKey, { ...body, lines: [{ sku: 'HOT-1', qty: 2 }] });
     expect(c.status).toBe(422);
     await call('DELETE', `/reservations/${a.body.id}`, reserveKey);
