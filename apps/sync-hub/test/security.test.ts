@@ -10,8 +10,9 @@
  *   another store comes down its socket;
  * - revokes stop at once: a key or store token revoked in this process is
  *   refused on the next request and the store's open sockets are closed
- *   (4401); revoked with the CLI (another process), within the key cache's
- *   1 s TTL;
+ *   (4401); revoked with the CLI (another process), at the latest when the
+ *   key cache's first refresh after 1 s answers, never past 3 s
+ *   (auth/refreshing-cache.ts);
  * - secrets are stored only as SHA-256 hashes (every table scanned) and never
  *   logged (every hub log line and everything written to stdout/stderr).
  *
@@ -280,10 +281,10 @@ describe('revokes stop at once', () => {
     expect(hub.state.digest('s3' as StoreId)).not.toBe(before); // the pre-revoke restock only
   });
 
-  it('a key revoked with the CLI (another process) stops within the 1 s cache TTL', async () => {
+  it('a key revoked with the CLI (another process) stops within the cache bound (fresh 1 s, served stale at most 3 s)', async () => {
     expect((await call('GET', '/stores', secrets.cli!)).status).toBe(200);
     await hubCli(db.url, ['keys', 'revoke', cliKey.id]);
-    const deadline = Date.now() + 1_500;
+    const deadline = Date.now() + 3_500;
     let status = 200;
     while (Date.now() < deadline && status !== 401) {
       status = (await call('GET', '/stores', secrets.cli!)).status;
