@@ -6,6 +6,7 @@ import type { Sku } from '@scoville/crdt-inventory';
 import { requestHash } from '@scoville/protocol';
 import { initAgent, openAgent } from '../src/agent.js';
 import type { StockChange } from '../src/inventory/agent-inventory.js';
+import { DurabilityLostError } from '../src/inventory/group-commit.js';
 import { WriteService } from '../src/inventory/write-service.js';
 import { SqliteAgentStore } from '../src/store/sqlite-store.js';
 
@@ -33,7 +34,8 @@ beforeEach(() => {
         done(error);
       });
     });
-  writes = new WriteService(opened.store, opened.inventory, () => now);
+  // These tests hold the fsyncs off the loop: no write commits with its fsync inside (see 'a write alone' below).
+  writes = new WriteService(opened.store, opened.inventory, () => now, { inlineAloneUnderMs: 0 });
 });
 afterEach(() => {
   writes.close();
@@ -44,7 +46,7 @@ afterEach(() => {
 /** One batch of fsyncs per batch in flight at most: the next batch waits for the disk. */
 const oneSyncInFlight = () => {
   writes.close();
-  writes = new WriteService(opened.store, opened.inventory, () => now, { maxSyncsInFlight: 1 });
+  writes = new WriteService(opened.store, opened.inventory, () => now, { maxSyncsInFlight: 1, inlineAloneUnderMs: 0 });
 };
 
 const sale = (key: string, sku = 'A', qty = 1) => {
@@ -192,5 +194,65 @@ describe('GroupCommit with the fsync off the event loop', () => {
     const again = new SqliteAgentStore(opened.paths.db);
     expect(again.events(0, 100).map((e) => e.idempotencyKey)).toEqual(['r', 'a', 'b', 'c']);
     again.close();
+  });
+});
+
+describe('GroupCommit: a write alone on a fast disk', () => {
+  const withThreshold = (ms: number) => {
+    writes.close();
+    writes = new WriteService(opened.store, opened.inventory, () => now, { inlineAloneUnderMs: ms });
+  };
+
+  it('fsyncs on the loop once an fsync was fast; a write arriving during an fsync off the loop still waits for it', async () => {
+    withThreshold(60_000);
+    await stocked(); // the first write: no fsync measured yet, off the loop
+    expect(writes.commits.stats).toMatchObject({ transactions: 1, syncs: 1 });
+    const alone = settled(sale('alone'));
+    await turn();
+    await turn();
+    // Committed and fdatasynced on the loop: answered with no fsync handed over.
+    expect(held).toHaveLength(0);
+    expect(alone.value).toMatchObject({ status: 201 });
+    expect(writes.commits.stats).toMatchObject({ transactions: 2, writes: 2, syncs: 2 });
+    expect(opened.inventory.durableEventSeq).toBe(opened.inventory.lastEventSeq);
+
+    // Two at once are not alone: off the loop; a third arriving meanwhile is not alone either.
+    const pair = settled(Promise.all([sale('p1'), sale('p2')]));
+    await turn();
+    expect(held).toHaveLength(1);
+    const during = settled(sale('during'));
+    await turn();
+    expect(held).toHaveLength(2);
+    expect(pair.done).toBe(false);
+    expect(during.done).toBe(false);
+    await release();
+    expect(pair.value!.map((a) => a.status)).toEqual([201, 201]);
+    expect(during.value).toMatchObject({ status: 201 });
+    expect(opened.inventory.stock('A' as Sku, now).onHand).toBe(6);
+  });
+
+  it('after a slow fsync the next write alone goes off the loop again', async () => {
+    withThreshold(5);
+    const first = settled(restock('r', 'A', 10));
+    await turn();
+    await new Promise((r) => setTimeout(r, 20)); // the disk takes 20 ms
+    await release();
+    expect(first.value).toMatchObject({ status: 201 });
+    const next = settled(sale('next'));
+    await turn();
+    expect(held).toHaveLength(1);
+    expect(next.done).toBe(false);
+    await release();
+    expect(next.value).toMatchObject({ status: 201 });
+  });
+
+  it('a failed fsync on the loop stops writes, as a failed fsync off the loop does', async () => {
+    withThreshold(60_000);
+    await stocked();
+    opened.store.syncToDiskNow = () => {
+      throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    };
+    await expect(sale('lost')).rejects.toBeInstanceOf(DurabilityLostError);
+    await expect(sale('after')).rejects.toBeInstanceOf(DurabilityLostError);
   });
 });

@@ -42,7 +42,25 @@ export interface GroupCommitOptions {
    * terminal's wait when its request arrived during another batch's fsync.
    */
   maxSyncsInFlight?: number;
+  /**
+   * overlap only: a write that is alone (nothing else queued, no batch waiting
+   * for its fsync) has its WAL fdatasynced on the event loop right after its
+   * commit, while the last durable commit took less than this (ms; default
+   * DEFAULT_INLINE_ALONE_UNDER_MS; 0: never). Handing a lone fsync to the
+   * thread pool and back costs more CPU and latency than it overlaps; on a
+   * slow disk the loop is not blocked (the next write goes off the loop again).
+   */
+  inlineAloneUnderMs?: number;
 }
+
+/**
+ * 2 ms: on a fast disk (fdatasync ~1 ms) a lone write blocks the loop for
+ * about as long as the hand-over itself would delay its answer; one slow
+ * fsync sends the next lone write off the loop again. One write at a time,
+ * in-process, interleaved: 274 -> 215 us CPU per sale, p50 0.31 -> 0.21 ms;
+ * 4 and 16 terminals over HTTP: no difference beyond noise.
+ */
+export const DEFAULT_INLINE_ALONE_UNDER_MS = 2;
 
 /**
  * Two: the requests that arrive during one fsync commit and issue theirs at
@@ -67,7 +85,9 @@ export class DurabilityLostError extends Error {
  * pay for one fsync instead of 16, and the fsync (on the thread pool) no
  * longer stops the event loop: requests arriving meanwhile are parsed and
  * validated and form the next batch. At most `maxSyncsInFlight` batches are
- * committed and not yet durable at any time (`syncing`).
+ * committed and not yet durable at any time (`syncing`). A write alone (none
+ * queued with it, none being fsynced) on a fast disk is fdatasynced on the
+ * event loop instead (`inlineAloneUnderMs`): nothing is there to overlap.
  *
  * If the transaction fails, every caller in it is rejected and `onFailure`
  * runs (the inventory reloads its in-memory state from disk, which the
@@ -84,6 +104,9 @@ export class GroupCommit<C = unknown> {
   private readonly maxBatch: number;
   private readonly overlap: boolean;
   private readonly maxSyncs: number;
+  private readonly inlineAloneUnderMs: number;
+  /** How long the last durable commit took (ms, from its commit to its fsync's end, either way); none yet: Infinity. */
+  private lastSyncMs = Number.POSITIVE_INFINITY;
   /** Transactions committed, writes they carried, fsyncs that made them durable: for status and benches. */
   readonly stats = { transactions: 0, writes: 0, syncs: 0 };
 
@@ -95,6 +118,7 @@ export class GroupCommit<C = unknown> {
     this.maxBatch = opts.maxBatch ?? Number.POSITIVE_INFINITY;
     this.overlap = opts.overlap ?? true;
     this.maxSyncs = opts.maxSyncsInFlight ?? DEFAULT_SYNCS_IN_FLIGHT;
+    this.inlineAloneUnderMs = opts.inlineAloneUnderMs ?? DEFAULT_INLINE_ALONE_UNDER_MS;
     if (!(this.maxBatch >= 1)) throw new RangeError(`maxBatch must be at least 1, got ${this.maxBatch}`);
     if (!(this.maxSyncs >= 1)) throw new RangeError(`maxSyncsInFlight must be at least 1, got ${this.maxSyncs}`);
   }
@@ -118,14 +142,28 @@ export class GroupCommit<C = unknown> {
   private flush(): void {
     this.scheduled = false;
     if (this.syncing.length >= this.maxSyncs || this.queue.length === 0 || this.broken) return;
+    // Alone on a fast disk: fsync on the loop right after the commit (see inlineAloneUnderMs).
+    const alone = this.overlap && this.syncing.length === 0 && this.queue.length === 1 && this.lastSyncMs < this.inlineAloneUnderMs;
+    const started = performance.now();
     const committed = this.commitNext();
     if (committed === null) return this.schedule();
-    if (!this.overlap) {
+    if (alone) {
+      // The same fdatasync of the WAL as off the loop (SQLite's own sync at synchronous=FULL is a full fsync here).
+      try {
+        this.store.syncToDiskNow();
+      } catch (error) {
+        return this.lose(error, [committed]);
+      }
+      this.lastSyncMs = performance.now() - started;
+      this.stats.syncs++;
+    }
+    if (!this.overlap || alone) {
       this.durable(committed);
       return this.schedule();
     }
     this.syncing.push(committed);
     this.store.syncToDisk((error) => {
+      this.lastSyncMs = performance.now() - started;
       // This fsync covers every batch committed before it began: this one and those before it.
       const upTo = this.syncing.indexOf(committed);
       if (upTo < 0) return; // an earlier fsync or close() covered it already
