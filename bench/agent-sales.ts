@@ -242,7 +242,7 @@ async function main(): Promise<void> {
         value: agent.perSecond,
         unit: 'sales/s',
         baseline: `bare_post_per_s${sfx}`,
-        note: `${terminals} terminal(s); ${agent.writesPerTransaction?.toFixed(1)} sales per transaction, ${agent.writesPerSync?.toFixed(1)} per fsync (fsync off the event loop)`,
+        note: `${terminals} terminal(s); ${agent.writesPerTransaction?.toFixed(1)} sales per transaction, ${agent.writesPerSync?.toFixed(1)} per fsync (fsync off the event loop, or on it for a lone write while the disk is fast: decision 29)`,
       },
       {
         name: `sales_vs_bare_ratio${sfx}`,
