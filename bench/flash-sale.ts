@@ -299,10 +299,12 @@ interface System {
   transactions?(): Promise<number>;
 }
 
-async function hubSystem(name: string, db: BenchDatabase, hubs: HubProcess[]): Promise<System> {
-  const token = (await hubCli<{ token: string }>(db.url, ['stores', 'add', STORE])).token;
-  const reserveKey = (await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'reserve'])).key;
-  const readKey = (await hubCli<{ key: string }>(db.url, ['keys', 'add', '--role', 'read'])).key;
+/** `bin`: the CLI that registers (the compared checkout's own, for its own schema). */
+async function hubSystem(name: string, db: BenchDatabase, hubs: HubProcess[], bin?: string): Promise<System> {
+  const cli = <T>(args: readonly string[]): Promise<T> => hubCli<T>(db.url, args, undefined, bin);
+  const token = (await cli<{ token: string }>(['stores', 'add', STORE])).token;
+  const reserveKey = (await cli<{ key: string }>(['keys', 'add', '--role', 'reserve'])).key;
+  const readKey = (await cli<{ key: string }>(['keys', 'add', '--role', 'read'])).key;
   let restocks = 0;
   const view = async (h: HubProcess): Promise<Stock> => {
     const r = await fetch(`${h.url}/inventory?storeId=${STORE}&sku=${SKU}`, { headers: { authorization: `Bearer ${readKey}` }, signal: AbortSignal.timeout(10_000) });
@@ -538,11 +540,12 @@ async function main(): Promise<void> {
     if (COMPARE_BIN !== '') {
       const cmpDb = await createBenchDatabase();
       dbs.push(cmpDb);
-      await hubCli(cmpDb.url, ['stores', 'list']);
+      // Migrated and registered by the compared checkout's own CLI: it may understand an older schema only.
+      await hubCli(cmpDb.url, ['stores', 'list'], undefined, COMPARE_BIN);
       const cmp = await spawnOtherHub(COMPARE_BIN, cmpDb.url, 'hub-cmp');
       hubs.push(cmp);
       log(`hub_cmp ${cmp.url} (${COMPARE_BIN}, db ${cmpDb.name})`);
-      sys.splice(2, 0, await hubSystem('hub_cmp', cmpDb, [cmp]));
+      sys.splice(2, 0, await hubSystem('hub_cmp', cmpDb, [cmp], COMPARE_BIN));
     }
     const tallies = new Map(sys.map((s) => [s.name, newTally()]));
     for (const s of sys) await runSale(s, tallies.get(s.name)!, `${s.name}-warmup`, WARMUP_UNITS, false);

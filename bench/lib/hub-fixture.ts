@@ -98,11 +98,12 @@ export async function registerStores(db: string | { dataDir: string }, stores: r
  * ~1 s), e.g. `['stores', 'add', 'wh1']` or `['keys', 'add', '--role', 'reserve']`;
  * resolves with its JSON answer.
  */
-export function hubCli<T>(dbUrl: string, args: readonly string[], timeoutMs = 60_000): Promise<T> {
+/** `bin`: another checkout's CLI (an A/B: its own migrations and registration). */
+export function hubCli<T>(dbUrl: string, args: readonly string[], timeoutMs = 60_000, bin = HUB_BIN): Promise<T> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [HUB_BIN, '--json', '--database-url', dbUrl, ...args], { cwd: REPO_ROOT, env, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, '--json', '--database-url', dbUrl, ...args], { cwd: REPO_ROOT, env, timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`sync-hub ${args.join(' ')}: ${err.message}\n${stderr}`));
       try {
         resolve(JSON.parse(stdout) as T);
