@@ -402,12 +402,12 @@ export class SqlInventoryStore implements InventoryStore {
       this.db.transaction(async (tx) => {
         // Events first, before the lock: they carry no change id, so two hub
         // commits (or two processes) insert their events in parallel and only
-        // the entry upserts below are serialised. The selling path's records
-        // (stored answers, carts) need no change id either.
+        // the entry upserts below are serialised.
         const eventsInserted = await this.storeEvents(tx, events, receivedAt, copy);
-        if (records.length > 0) await writeCommitRecords(tx, records);
-
         const changeId = await this.writeChange(tx, c, receivedAt, eventsInserted);
+        // The selling path's records (stored answers, carts) after the lock: two
+        // processes writing the same keys take turns instead of risking a deadlock.
+        if (records.length > 0) await writeCommitRecords(tx, records);
         return { changeId, eventsInserted };
       });
     if (!this.copyEvents || events.length < this.copyMinEvents) return attempt(false);
