@@ -142,8 +142,15 @@ const MAX_CHANGE_ID = `
     (SELECT max(change_id) FROM transfers),
     (SELECT max(change_id) FROM reservations)), 0) AS id`;
 
-/** Rows `store sku replica p n` of a counter upsert's RETURNING, as COUNTER_PAGE's text (NULL for none). */
-const CHANGED_TEXT = (from: string): string => `(SELECT string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ') FROM ${from})`;
+/**
+ * Counter rows (store_id, sku, replica_id, p, n) as ONE text value, `store
+ * sku replica p n` per entry, all space-separated (ids never contain a
+ * space, see isValidId); NULL for no rows. decodeCounterPage reads it back.
+ */
+const ENTRIES_TEXT = `string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ')`;
+
+/** What a counter upsert's RETURNING (the CTE `from`) changed, as ENTRIES_TEXT. */
+const CHANGED_TEXT = (from: string): string => `(SELECT ${ENTRIES_TEXT} FROM ${from})`;
 
 /**
  * The counter entries this commit changed, for change_log: $first is
@@ -168,7 +175,7 @@ const PRUNE_CHANGE_LOG = (first: number): string => `
  * (ids never contain a space, see isValidId), in no particular order.
  */
 const COUNTER_PAGE = (after: boolean): string => `
-  SELECT string_agg(store_id || ' ' || sku || ' ' || replica_id || ' ' || p || ' ' || n, ' ') AS page
+  SELECT ${ENTRIES_TEXT} AS page
   FROM (SELECT store_id, sku, replica_id, p, n FROM counter_entries
         ${after ? 'WHERE (store_id, sku, replica_id) > ($2, $3, $4)' : ''}
         ORDER BY store_id, sku, replica_id LIMIT $1) AS x`;
@@ -456,8 +463,9 @@ export class SqlInventoryStore implements InventoryStore {
    * in statements of their own, after the id was taken by itself.
    */
   private async writeChange(tx: SqlTx, c: Coalesced, receivedAt: number, eventsInserted: number): Promise<number> {
+    const counters = chunked('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS, this.chunkRows);
     const kinds = [
-      chunked('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS, this.chunkRows),
+      counters,
       chunked('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS, this.chunkRows),
       chunked('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS, this.chunkRows),
       chunked('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS, this.chunkRows),
@@ -472,7 +480,7 @@ export class SqlInventoryStore implements InventoryStore {
       for (const k of kinds) {
         for (const columns of k.overflow) {
           // What a counter chunk changed comes back as text, for the change_log row.
-          const sql = k.name === 'counters' ? `, counters AS (${k.sql(2)}) SELECT ${CHANGED_TEXT('counters')} AS t` : ` ${k.sql(2)}`;
+          const sql = k === counters ? `, counters AS (${k.sql(2)}) SELECT ${CHANGED_TEXT('counters')} AS t` : ` ${k.sql(2)}`;
           const [out] = await tx.query<{ t?: string | null }>(`WITH change AS (SELECT $1::int8 AS id)${sql}`, [row.id, ...columns]);
           if (typeof out?.t === 'string') texts.push(out.t);
         }
@@ -486,7 +494,7 @@ export class SqlInventoryStore implements InventoryStore {
       ctes.push(`${k.name} AS (${k.sql(params.length + 1)})`);
       params.push(...k.last);
     }
-    if (kinds[0]!.last !== null) {
+    if (counters.last !== null) {
       ctes.push(`log AS (${INSERT_CHANGE_LOG(params.length + 1)})`);
       params.push(receivedAt, changedBefore);
     }
