@@ -357,7 +357,11 @@ const commitStats = (hubUrl: string, key: string): Promise<CommitStats | null> =
  * not counted. Null for a hub on PGlite (inside the hub process).
  */
 async function postgresCpu(database: string | null): Promise<Map<number, number> | null> {
-  if (database === null) return null;
+  return database === null ? null : cpuOf(await postgresPids(database));
+}
+
+/** The Postgres processes working for `database` (its backends and the server's writers). */
+async function postgresPids(database: string): Promise<number[]> {
   const c = new pg.Client({ connectionString: PG_SERVER_URL });
   await c.connect();
   try {
@@ -365,18 +369,23 @@ async function postgresCpu(database: string | null): Promise<Map<number, number>
       `SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
       [database],
     );
-    const out = new Map<number, number>();
-    for (const { pid } of rows) {
-      try {
-        out.set(pid, procCpuMs(pid));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return out;
+    return rows.map((r) => r.pid);
   } finally {
     await c.end();
   }
+}
+
+/** CPU ms so far of each of `pids` (from /proc; synchronous and cheap: no socket, no new process). */
+function cpuOf(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      out.set(pid, procCpuMs(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** CPU ms between two postgresCpu readings, over the pids in both. */
@@ -504,19 +513,24 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
   let cpuFrom = 0;
   let pgFrom: Map<number, number> | null = null;
   let cpuTo = 0;
-  let pgTo: Promise<Map<number, number> | null> = Promise.resolve(null);
+  let pgTo: Map<number, number> | null = null;
+  // The probes inside the measured window only read /proc and GET /status on a
+  // connection already open: a new Postgres connection (a forked backend) or
+  // fetch's first use there showed up as the window's first-second spike.
+  const pgPids = database === null ? null : await postgresPids(database);
+  await hubCommits(hubUrl, key);
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const t = now();
       if (before === null && t >= measureFrom) {
         cpuFrom = procCpuMs(hubPid);
-        void postgresCpu(database).then((c) => (pgFrom = c));
+        if (pgPids !== null) pgFrom = cpuOf(pgPids);
         before = { transactions: -1, items: 0, events: 0, failures: 0, degraded: false };
         void hubCommits(hubUrl, key).then((s) => (before = s));
       }
       if (t >= measureTo) {
         cpuTo = procCpuMs(hubPid);
-        pgTo = postgresCpu(database);
+        if (pgPids !== null) pgTo = cpuOf(pgPids);
         return resolve();
       }
       for (let i = 0; i < agents.length; i++) {
@@ -540,7 +554,7 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
     p50: percentile(lat, 50),
     p99: percentile(lat, 99),
     sendLagP99: percentile(lags, 99),
-    cpuUsPerEvent: { hub: ((cpuTo - cpuFrom) * 1000) / Math.max(1, events), postgres: (postgresCpuSpent(pgFrom, await pgTo) * 1000) / Math.max(1, events) },
+    cpuUsPerEvent: { hub: ((cpuTo - cpuFrom) * 1000) / Math.max(1, events), postgres: (postgresCpuSpent(pgFrom, pgTo) * 1000) / Math.max(1, events) },
     perSecondMax,
     max: Math.max(...lat),
     batches: lat.length,
@@ -769,15 +783,16 @@ async function main(): Promise<void> {
       const otherPglite = pgl.get('other-pglite') ?? SKIPPED_THROUGHPUT;
       figures.push(
         { name: 'ab_other_events_per_s', value: other.eventsPerSecond, unit: 'events/s', note: `${OTHER_ROOT}, rounds taking turns with this checkout's` },
-        { name: 'ab_events_ratio', value: other.eventsPerSecond > 0 ? tp.eventsPerSecond / other.eventsPerSecond : 0, unit: 'ratio', note: 'this checkout / the other' },
-        { name: 'ab_hub_cpu_ratio', value: tp.cpuUsPerEvent.hub / other.cpuUsPerEvent.hub, unit: 'ratio', note: `hub CPU per event, this / the other (${other.cpuUsPerEvent.hub.toFixed(1)} µs)` },
+        { name: 'ab_events_ratio', value: ratio(tp.eventsPerSecond, other.eventsPerSecond), unit: 'ratio', note: 'this checkout / the other' },
+        { name: 'ab_hub_cpu_ratio', value: ratio(tp.cpuUsPerEvent.hub, other.cpuUsPerEvent.hub), unit: 'ratio', note: `hub CPU per event, this / the other (${other.cpuUsPerEvent.hub.toFixed(1)} µs)` },
         {
           name: 'ab_postgres_cpu_ratio',
-          value: tp.cpuUsPerEvent.postgres / other.cpuUsPerEvent.postgres,
+          value: ratio(tp.cpuUsPerEvent.postgres, other.cpuUsPerEvent.postgres),
           unit: 'ratio',
           note: `postgres CPU per event, this / the other (${other.cpuUsPerEvent.postgres.toFixed(1)} µs)`,
         },
         { name: 'ab_other_ack_p99_ms', value: ol100.get('other')?.p99 ?? 0, unit: 'ms', note: 'the other checkout, open loop 5,000 events/s, 100 ms batches' },
+        { name: 'ab_other_ack_p99_ms_20ms_batches', value: ol20.get('other')?.p99 ?? 0, unit: 'ms', note: 'the other checkout, open loop 5,000 events/s, 20 ms batches' },
         { name: 'ab_other_pglite_events_per_s', value: otherPglite.eventsPerSecond, unit: 'events/s' },
         { name: 'ab_pglite_ratio', value: otherPglite.eventsPerSecond > 0 ? pglite.eventsPerSecond / otherPglite.eventsPerSecond : 0, unit: 'ratio' },
       );
@@ -786,6 +801,11 @@ async function main(): Promise<void> {
     for (const r of rigs) await r.close().catch((e) => log(`closing ${r.label}: ${String(e)}`));
   }
   report(figures);
+}
+
+/** a / b, or 0 where there is no b (a phase that was not run). */
+function ratio(a: number, b: number): number {
+  return b > 0 ? a / b : 0;
 }
 
 await main();
