@@ -19,6 +19,14 @@
  *             loop (`overlapFsync: false`, the design before).
  *   - naive:  the inline agent with one transaction (one fsync) per sale
  *             (`maxBatch: 1`), 16 terminals only: what group commit buys.
+ *   - other:  with BENCH_AGENT_SALES_AB=<checkout>, that checkout's agent
+ *             (its own bench/agent-sales.ts `--serve agent`): a same-run A/B
+ *             against another commit (`git archive <rev> | tar -x -C dir`,
+ *             node_modules symlinked).
+ *
+ * Each server's CPU time (user + system, /proc) over its windows, divided by
+ * the requests it answered in them, is its CPU per sale: on this noisy
+ * machine it moves far less than throughput does.
  *
  * The data folders are under os.tmpdir(); the fsync cost is that disk's.
  *
@@ -32,6 +40,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log, report, type Figure } from './lib/figures.js';
 import { post, serveBareHono, startServerChild, type Server } from './lib/http-load.js';
+import { procCpuMs } from './lib/proc-cpu.js';
 import { now, p50, p99 } from './lib/stats.js';
 
 /** Terminal counts measured; the goals are judged at the last (a busy store). */
@@ -43,7 +52,9 @@ const MEASURE_MS = Number(process.env.BENCH_AGENT_SALES_MS ?? 6_000);
 const ROUNDS = 6;
 const ROUND_WARMUP_MS = 300;
 
-type Mode = 'bare' | 'agent' | 'inline' | 'naive';
+type Mode = 'bare' | 'agent' | 'inline' | 'naive' | 'other';
+/** Another checkout whose agent is measured next to this one's (mode `other`). */
+const AB_CHECKOUT = process.env.BENCH_AGENT_SALES_AB;
 
 // ---------------------------------------------------------------- child: a server
 
@@ -73,6 +84,7 @@ async function serveChild(mode: Mode, dataDir: string): Promise<void> {
 // ---------------------------------------------------------------- parent: the load
 
 function startServer(mode: Mode, dataDir: string): Promise<Server> {
+  if (mode === 'other') return startServerChild(join(AB_CHECKOUT!, 'bench', 'agent-sales.ts'), ['--serve', 'agent', dataDir], mode);
   return startServerChild(fileURLToPath(import.meta.url), ['--serve', mode, dataDir], mode);
 }
 
@@ -85,6 +97,8 @@ async function getJson<T>(url: string): Promise<T> {
 interface Window {
   completed: number;
   latencies: number[];
+  /** Answers in the whole window, its warmup included (what the server's CPU time of the window paid for). */
+  answered: number;
 }
 
 /**
@@ -97,6 +111,7 @@ async function window(url: string, label: string, terminals: number, warmupMs: n
   const measureFrom = now() + warmupMs;
   const measureTo = measureFrom + windowMs;
   const latencies: number[] = [];
+  let answered = 0;
   const terminal = async (t: number) => {
     for (let n = 0; ; n++) {
       const t0 = now();
@@ -106,12 +121,13 @@ async function window(url: string, label: string, terminals: number, warmupMs: n
       const r = await post(http, url, '/sales', payload);
       const t1 = now();
       if (r.status !== 201) throw new Error(`${label}: POST /sales answered ${r.status}: ${r.body.slice(0, 300)}`);
+      answered++;
       if (t1 >= measureFrom && t1 <= measureTo) latencies.push(t1 - t0);
     }
   };
   await Promise.all(Array.from({ length: terminals }, (_, t) => terminal(t)));
   http.destroy();
-  return { completed: latencies.length, latencies };
+  return { completed: latencies.length, latencies, answered };
 }
 
 /** `n` fdatasyncs of a fresh 16 KB write each in `dir` (ms each): the disk's own durable-write latency. */
@@ -132,7 +148,7 @@ function probeFsync(dir: string, n: number): number[] {
   return out;
 }
 
-const MODES: readonly Mode[] = ['bare', 'agent', 'inline', 'naive'];
+const MODES: readonly Mode[] = AB_CHECKOUT ? ['bare', 'agent', 'other', 'inline', 'naive'] : ['bare', 'agent', 'inline', 'naive'];
 /** Modes measured at `terminals`: naive only for the busy store (it is slow and only shows what batching buys). */
 const modesAt = (terminals: number): Mode[] => MODES.filter((m) => m !== 'naive' || terminals === TERMINAL_COUNTS.at(-1));
 
@@ -140,6 +156,8 @@ interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** The server's CPU time per answered request (µs). */
+  cpuUsPerSale: number;
   /** Sales per transaction and per fsync while measured (null: bare). */
   writesPerTransaction: number | null;
   writesPerSync: number | null;
@@ -177,11 +195,17 @@ async function measureAll(): Promise<{ results: Map<number, Map<Mode, Result>>; 
       for (const mode of modes) await window(servers[index(mode)]!.url, `${mode}-t${terminals}-warmup`, terminals, WARMUP_MS, 0);
       const windows = new Map<Mode, Window[]>(modes.map((m) => [m, []]));
       const counted = new Map<Mode, Commits>(modes.map((m) => [m, { transactions: 0, writes: 0, syncs: 0 }]));
+      const cpu = new Map<Mode, { ms: number; answered: number }>(modes.map((m) => [m, { ms: 0, answered: 0 }]));
       for (let round = 0; round < ROUNDS; round++) {
         for (const mode of modes) {
           const i = index(mode);
           const before = mode === 'bare' ? null : await commits(i);
-          windows.get(mode)!.push(await window(servers[i]!.url, `${mode}-t${terminals}-r${round}`, terminals, ROUND_WARMUP_MS, MEASURE_MS / ROUNDS));
+          const cpuBefore = procCpuMs(servers[i]!.pid!);
+          const w = await window(servers[i]!.url, `${mode}-t${terminals}-r${round}`, terminals, ROUND_WARMUP_MS, MEASURE_MS / ROUNDS);
+          const spent = cpu.get(mode)!;
+          spent.ms += procCpuMs(servers[i]!.pid!) - cpuBefore;
+          spent.answered += w.answered;
+          windows.get(mode)!.push(w);
           fsyncMs.push(...probeFsync(dirs[0]!, 20));
           if (before) {
             const after = await commits(i);
@@ -197,16 +221,18 @@ async function measureAll(): Promise<{ results: Map<number, Map<Mode, Result>>; 
         const ws = windows.get(mode)!;
         const latencies = ws.flatMap((w) => w.latencies);
         const c = counted.get(mode)!;
+        const spent = cpu.get(mode)!;
         const r: Result = {
           perSecond: latencies.length / (MEASURE_MS / 1000),
           p50: p50(latencies),
           p99: p99(latencies),
+          cpuUsPerSale: (spent.ms * 1000) / spent.answered,
           writesPerTransaction: mode === 'bare' ? null : c.writes / c.transactions,
           writesPerSync: mode === 'bare' ? null : c.writes / c.syncs,
         };
         log(
           `${terminals} terminal(s), ${mode}: ${r.perSecond.toFixed(0)}/s (windows: ${ws.map((w) => ((w.completed * ROUNDS * 1000) / MEASURE_MS).toFixed(0)).join(', ')}), ` +
-            `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms` +
+            `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerSale.toFixed(0)} µs CPU per request` +
             (r.writesPerTransaction === null ? '' : `, ${r.writesPerTransaction.toFixed(1)} sales per transaction, ${r.writesPerSync!.toFixed(1)} per fsync`),
         );
         results.set(mode, r);
@@ -260,7 +286,28 @@ async function main(): Promise<void> {
         baseline: `sales_per_s${sfx}`,
         note: `${terminals} terminal(s); the design before: fsync inside the commit, on the event loop; ${inline.writesPerSync?.toFixed(1)} sales per fsync; p50 ${inline.p50.toFixed(2)} ms, p99 ${inline.p99.toFixed(2)} ms`,
       },
+      {
+        name: `cpu_us_per_sale${sfx}`,
+        value: agent.cpuUsPerSale,
+        unit: 'µs',
+        baseline: `bare_cpu_us_per_post${sfx}`,
+        note: `${terminals} terminal(s); the agent process's CPU time (user + system) per answered sale`,
+      },
+      { name: `bare_cpu_us_per_post${sfx}`, value: bare.cpuUsPerSale, unit: 'µs', note: `${terminals} terminal(s); bare hono's CPU time per answered POST` },
     );
+    const other = r.get('other');
+    if (other) {
+      figures.push(
+        {
+          name: `ab_sales_per_s${sfx}`,
+          value: other.perSecond,
+          unit: 'sales/s',
+          baseline: `sales_per_s${sfx}`,
+          note: `${terminals} terminal(s); the agent of ${AB_CHECKOUT}; p50 ${other.p50.toFixed(2)} ms, p99 ${other.p99.toFixed(2)} ms`,
+        },
+        { name: `ab_cpu_us_per_sale${sfx}`, value: other.cpuUsPerSale, unit: 'µs', baseline: `cpu_us_per_sale${sfx}`, note: `${terminals} terminal(s); the agent of ${AB_CHECKOUT}` },
+      );
+    }
   }
   const naive = all.get(busy)!.get('naive')!;
   figures.push({
