@@ -26,7 +26,7 @@ function setup(token?: string) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+    return { status: res.status, body: text ? JSON.parse(text) : null, text, headers: res.headers };
   };
   return { ...opened, writes, app, call };
 }
@@ -61,9 +61,19 @@ describe('POST /sales', () => {
     const again = await ctx.call('POST', '/sales', body);
     expect(again.status).toBe(201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(again.body).toEqual(first.body);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    // The stored bytes are the sent bytes: a replay is byte-identical, also after a restart.
+    expect(again.text).toBe(first.text);
+    expect(ctx.store.findAnswer('k1')!.json).toBe(first.text);
+    for (const r of [first, again]) expect(r.headers.get('content-type')).toBe('application/json');
     expect((await ctx.call('GET', '/stock/HSS-001')).body.onHand).toBe(7);
     expect(ctx.store.eventCount()).toBe(2);
+    ctx.writes.close();
+    ctx.store.close();
+    ctx = setup();
+    const afterRestart = await ctx.call('POST', '/sales', body);
+    expect(afterRestart.headers.get('idempotent-replayed')).toBe('true');
+    expect(afterRestart.text).toBe(first.text);
   });
 
   it('refuses a key reused for a different request', async () => {
@@ -145,17 +155,21 @@ describe('POST /sales', () => {
 describe('body size over a real socket (@hono/node-server)', () => {
   /** One raw POST /sales: a Content-Length body, or chunked (no Content-Length) when `chunked`. */
   const postRaw = async (payload: string, opts: { chunked?: boolean; declaredLength?: number } = {}) => {
+    const r = await postRawText(payload, opts);
+    return { status: r.status, body: JSON.parse(r.text) as { error?: { code: string } } };
+  };
+  const postRawText = async (payload: string, opts: { chunked?: boolean; declaredLength?: number } = {}) => {
     const server = serve({ fetch: ctx.app.fetch, hostname: '127.0.0.1', port: 0 }) as HttpServer;
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     try {
       const { port } = server.address() as AddressInfo;
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (!opts.chunked) headers['content-length'] = String(opts.declaredLength ?? Buffer.byteLength(payload));
-      return await new Promise<{ status: number; body: { error?: { code: string } } }>((resolve, reject) => {
+      return await new Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
         const req = httpRequest({ host: '127.0.0.1', port, path: '/sales', method: 'POST', headers }, (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (d: string) => (text += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
         });
         req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : reject(e)));
         if (opts.declaredLength === undefined) req.end(payload);
@@ -166,6 +180,22 @@ describe('body size over a real socket (@hono/node-server)', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   };
+
+  it('replays a sale byte for byte: the same body, Content-Type and Content-Length', async () => {
+    await restock('HSS-001', 10);
+    const sale = JSON.stringify({ idempotencyKey: 'raw-replay', lines: [{ sku: 'HSS-001', qty: 2 }], terminal: 't1' });
+    const first = await postRawText(sale);
+    const again = await postRawText(sale);
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(again.text).toBe(first.text);
+    expect(JSON.parse(first.text)).toMatchObject({ forced: false, lines: [{ sku: 'HSS-001', onHand: 8 }] });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    for (const r of [first, again]) {
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(r.headers['content-length']).toBe(String(Buffer.byteLength(first.text)));
+    }
+  });
 
   it('sells with a Content-Length body, refuses a declared length over the limit before reading it, and limits a chunked body', async () => {
     await restock('HSS-001', 10);

@@ -109,10 +109,13 @@ export function createApp(deps: AppDeps): Hono {
     return limitBody(c, next);
   });
 
-  const send = (c: Context, a: Answer): Response => {
-    if (a.replayed) c.header('Idempotent-Replayed', 'true');
-    return c.json(a.body as object, a.status as ContentfulStatusCode);
-  };
+  // The answer's JSON as the write service serialised (and, for a success, stored) it: c.json without a second stringify.
+  const send = (c: Context, a: Answer): Response =>
+    c.body(
+      a.json,
+      a.status as ContentfulStatusCode,
+      a.replayed ? { 'Content-Type': 'application/json', 'Idempotent-Replayed': 'true' } : { 'Content-Type': 'application/json' },
+    );
 
   /**
    * A write route: validate the body with `schema`, then run the change under

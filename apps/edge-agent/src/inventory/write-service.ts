@@ -7,7 +7,12 @@ import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 /** What the caller gets back: an HTTP-shaped answer, durable when it arrives. */
 export interface Answer {
   status: number;
-  body: unknown;
+  /**
+   * The body, serialised (JSON text). A success is these bytes both as
+   * stored under its key and as sent, so a replay is byte-identical by
+   * construction and the answer is serialised once, not twice.
+   */
+  json: string;
   /** True when this is the stored first answer to a retried idempotency key. */
   replayed: boolean;
 }
@@ -58,28 +63,24 @@ export class WriteService {
       const previous = this.store.findAnswer(req.idempotencyKey);
       if (previous) {
         if (previous.requestHash !== requestHash) {
-          return {
-            status: 422,
-            body: {
-              error: {
-                code: 'idempotency_key_reused',
-                message: `idempotency key ${req.idempotencyKey} was already used for a different request (${previous.route})`,
-              },
-            },
-            replayed: false,
+          const error = {
+            code: 'idempotency_key_reused',
+            message: `idempotency key ${req.idempotencyKey} was already used for a different request (${previous.route})`,
           };
+          return { status: 422, json: JSON.stringify({ error }), replayed: false };
         }
-        return { status: previous.status, body: previous.body, replayed: true };
+        return { status: previous.status, json: previous.json, replayed: true };
       }
       const now = this.clock();
       const outcome = req.run({ now, terminal: req.terminal ?? null, idempotencyKey: req.idempotencyKey });
       if (!outcome.ok) {
         const e = outcome.error;
-        return { status: e.status, body: { error: { code: e.code, message: e.message, ...e.details } }, replayed: false };
+        return { status: e.status, json: JSON.stringify({ error: { code: e.code, message: e.message, ...e.details } }), replayed: false };
       }
       const status = req.successStatus ?? 201;
-      this.store.saveAnswer(req.idempotencyKey, { route: req.route, requestHash, status, body: outcome.value, at: now });
-      return { status, body: outcome.value, replayed: false };
+      const json = JSON.stringify(outcome.value);
+      this.store.saveAnswer(req.idempotencyKey, { route: req.route, requestHash, status, json, at: now });
+      return { status, json, replayed: false };
     });
   }
 

@@ -20,7 +20,8 @@ export interface StoredAnswer {
   route: string;
   requestHash: string;
   status: number;
-  body: unknown;
+  /** The answer's body as sent (JSON text): stored and replayed as these very bytes. */
+  json: string;
   at: number;
 }
 

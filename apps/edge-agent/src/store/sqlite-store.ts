@@ -254,11 +254,11 @@ export class SqliteAgentStore implements AgentStore {
       | { route: string; request_hash: string; status: number; response: string; at: number }
       | undefined;
     if (!row) return undefined;
-    return { route: row.route, requestHash: row.request_hash, status: row.status, body: JSON.parse(row.response), at: row.at };
+    return { route: row.route, requestHash: row.request_hash, status: row.status, json: row.response, at: row.at };
   }
 
   saveAnswer(key: string, a: StoredAnswer): void {
-    this.stmts.saveAnswer.run(key, a.route, a.requestHash, a.status, JSON.stringify(a.body), a.at);
+    this.stmts.saveAnswer.run(key, a.route, a.requestHash, a.status, a.json, a.at);
   }
 
   events(afterSeq: number, limit: number, upToSeq = Number.MAX_SAFE_INTEGER): InventoryEvent[] {
