@@ -178,10 +178,9 @@ export class GroupCommit<C = unknown> {
   private commitNext(): Committed<C> | null {
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-    const run = () => batch.map((p) => p.work());
     let results: unknown[];
     try {
-      results = this.overlap ? this.store.transactionUnsynced(run) : this.store.transaction(run);
+      results = this.overlap ? this.store.transactionUnsynced(() => runAll(batch)) : this.store.transaction(() => runAll(batch));
     } catch (error) {
       this.hooks.onFailure?.(error);
       for (const p of batch) p.reject(error);
@@ -226,4 +225,8 @@ export class GroupCommit<C = unknown> {
     }
     for (const c of committed) this.durable(c);
   }
+}
+
+function runAll(batch: readonly Pending<unknown>[]): unknown[] {
+  return batch.map((p) => p.work());
 }
