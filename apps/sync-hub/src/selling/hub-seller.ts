@@ -2,10 +2,11 @@ import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
 import type { Logger } from '../log.js';
 import type { HubState } from '../state/hub-state.js';
 import type { CommitItem } from '../store/inventory-store.js';
-import type { StoredResponse } from '../store/selling-store.js';
+import { AnswerKeysTaken, type StoredResponse } from '../store/selling-store.js';
 import type { HubCommitter } from '../sync/hub-committer.js';
 import { SellerBatch } from './seller-batch.js';
-import { sellOk, type SellOutcome } from './sell-error.js';
+import { sellFail, sellOk, type SellOutcome } from './sell-error.js';
+import { slotOf } from './stored-answers.js';
 
 /** Most jobs decided in one group (one transaction). */
 const MAX_JOBS_PER_GROUP = 1_000;
@@ -20,6 +21,9 @@ export interface ResponseSlot {
   requestHash: string;
   status: number;
 }
+
+/** A stored job's answer: the record under its key; `adopted` if another hub process stored it (a replay, to the caller). */
+export type SellerAnswer = StoredResponse & { adopted?: true };
 
 interface Job {
   run: (batch: SellerBatch) => SellOutcome<unknown>;
@@ -66,6 +70,12 @@ interface Group {
  * a refusal, a rights grant) settles after its own group committed: a
  * refusal decided against an uncommitted group is never sent before that
  * group is durable.
+ *
+ * An idempotency key is one effect across hub processes: two processes that
+ * both missed a key (the same request sent to each at once) both decide it,
+ * but the second commit finds the key stored and fails whole
+ * (AnswerKeysTaken); its job answers with the stored bytes, the other jobs
+ * of its group are decided again (docs/decisions.md, decision 35).
  */
 export class HubSeller {
   /** Jobs not yet decided (the next group is full, or a pump is scheduled). */
@@ -95,10 +105,13 @@ export class HubSeller {
    * Like `submit`, and a success is stored under `slot` in the group's
    * transaction: it resolves to that stored record (body = the success
    * serialised once, at = the group's time), the bytes every replay of the
-   * key answers, so the caller sends and remembers them as they are.
+   * key answers, so the caller sends and remembers them as they are. If
+   * another hub process stored the key first, it resolves to THAT record
+   * instead, marked `adopted` (this job's decision was rolled back), or to
+   * 422 `idempotency_key_reused` if that record is of another request.
    */
-  submitStored(run: (batch: SellerBatch) => SellOutcome<unknown>, slot: ResponseSlot): Promise<SellOutcome<StoredResponse>> {
-    return this.enqueue(run, slot) as Promise<SellOutcome<StoredResponse>>;
+  submitStored(run: (batch: SellerBatch) => SellOutcome<unknown>, slot: ResponseSlot): Promise<SellOutcome<SellerAnswer>> {
+    return this.enqueue(run, slot) as Promise<SellOutcome<SellerAnswer>>;
   }
 
   private enqueue(run: (batch: SellerBatch) => SellOutcome<unknown>, slot: ResponseSlot | null): Promise<SellOutcome<unknown>> {
@@ -149,14 +162,15 @@ export class HubSeller {
     } catch (e) {
       // Nothing of the group was stored: its seqs are free again, and the
       // group decided on top of it is decided again on the committed state.
-      this.deps.log.error('selling group failed to commit', { jobs: group.jobs.length, err: String(e) });
       this.committing = null;
+      const again = e instanceof AnswerKeysTaken ? this.adoptTaken(group, e) : this.failGroup(group, e);
       if (this.open !== null) {
-        this.queue.unshift(...this.open.jobs);
+        again.push(...this.open.jobs);
         this.open = null;
       }
-      for (const j of group.jobs) j.reject(e);
-      if (!this.closed) this.pump();
+      this.queue.unshift(...again);
+      if (this.closed) for (const j of this.queue.splice(0)) j.reject(new Error('hub is shutting down'));
+      else this.pump();
       return;
     }
     this.nextSeq = batch.nextSeq;
@@ -166,6 +180,31 @@ export class HubSeller {
     // Start the next transaction first, then answer this group.
     this.pump();
     group.jobs.forEach((j, i) => j.resolve(group.outcomes[i]!));
+  }
+
+  private failGroup(group: Group, e: unknown): Job[] {
+    this.deps.log.error('selling group failed to commit', { jobs: group.jobs.length, err: String(e) });
+    for (const j of group.jobs) j.reject(e);
+    return [];
+  }
+
+  /**
+   * Another hub process committed first under some of the group's keys (the
+   * same request sent to both at once): those jobs answer with what is
+   * stored under their key (their own decision was rolled back with the
+   * group, so the request has that one effect); the others are decided
+   * again. Returns the jobs to decide again, in order.
+   */
+  private adoptTaken(group: Group, e: AnswerKeysTaken): Job[] {
+    const taken = new Map(e.stored.map((r) => [slotOf(r.scope, r.key), r]));
+    this.deps.log.info('idempotency keys answered by another hub process first: adopting their answers', { keys: taken.size, jobs: group.jobs.length });
+    const again: Job[] = [];
+    for (const j of group.jobs) {
+      const row = j.slot === null ? undefined : taken.get(slotOf(j.slot.scope, j.slot.key));
+      if (row === undefined) again.push(j);
+      else j.resolve(adopted(j.slot!, row));
+    }
+    return again;
   }
 
   /**
@@ -217,6 +256,14 @@ export class HubSeller {
     this.open = null;
     for (const j of left) j.reject(new Error('hub is shutting down'));
   }
+}
+
+/** A job's answer when its key was taken: the stored answer, or 422 if it was stored for another request. */
+function adopted(slot: ResponseSlot, row: StoredResponse): SellOutcome<SellerAnswer> {
+  if (row.requestHash !== slot.requestHash) {
+    return sellFail('idempotency_key_reused', `idempotency key ${slot.key} was already used for a different request`, 422);
+  }
+  return sellOk({ ...row, adopted: true });
 }
 
 function stored(slot: ResponseSlot, value: unknown, at: number): StoredResponse {

@@ -6,7 +6,9 @@ import type { ReplicaId, Sku, StoreId } from '@scoville/crdt-inventory';
  * carts' lines. Both are written by `InventoryStore.commit` in the SAME
  * transaction as the holds and events they describe (`CommitItem.records`),
  * so an answer is stored if and only if what it promises is; this interface
- * only reads them back.
+ * only reads them back. A key is stored once: a commit whose key another
+ * hub process stored first fails whole with AnswerKeysTaken, so a request
+ * retried at two processes at once has one effect, not two.
  */
 
 /** A 2xx answer stored under an idempotency key, replayed byte for byte. */
@@ -36,6 +38,27 @@ export interface CartRow {
   lines: CartLineRow[];
   expiresAt: number;
   createdAt: number;
+}
+
+/**
+ * A commit carried answers under keys that already hold one: another hub
+ * process decided the same keys and committed first. The commit was rolled
+ * back whole (nothing of it is stored), so each request has one effect; the
+ * loser answers with `stored`, the bytes under each key.
+ *
+ * `code` is unique_violation's SQLSTATE: to the committer a key that is taken
+ * is a constraint error (sync/hub-committer.ts `isPermanent`), so it is not
+ * retried, and the other batches of its transaction commit without it.
+ */
+export class AnswerKeysTaken extends Error {
+  readonly code = '23505';
+  constructor(
+    /** The answers stored under the keys that were taken. */
+    readonly stored: readonly StoredResponse[],
+  ) {
+    super(`${stored.length} idempotency key(s) already answered by another hub process, e.g. ${stored[0]?.key ?? '?'}`);
+    this.name = 'AnswerKeysTaken';
+  }
 }
 
 /** Rows a commit writes beside the CRDT delta and the events. */

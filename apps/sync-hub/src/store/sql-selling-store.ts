@@ -1,11 +1,12 @@
 import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
 import type { SqlClient, SqlTx } from '../db/sql-client.js';
-import type { CartLineRow, CartRow, CommitRecords, SellingStore, StoredResponse } from './selling-store.js';
+import { AnswerKeysTaken, type CartLineRow, type CartRow, type CommitRecords, type SellingStore, type StoredResponse } from './selling-store.js';
 
 const RESPONSES = `
   INSERT INTO http_responses (scope, key, request_hash, status, body, at)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
-  ON CONFLICT (scope, key) DO NOTHING`;
+  ON CONFLICT (scope, key) DO NOTHING
+  RETURNING 1`;
 
 const CARTS = (p: number) => `
   INSERT INTO carts (cart_id, store_id, owner, lines, expires_at, created_at)
@@ -14,12 +15,39 @@ const CARTS = (p: number) => `
     AS t(id, store, owner, lines, exp, created)
   ON CONFLICT (cart_id) DO NOTHING`;
 
-/** Both in one statement (one round trip of the commit instead of two: a hold group writes both). */
-const RESPONSES_AND_CARTS = `WITH responses AS (${RESPONSES}) ${CARTS(7)}`;
+/** Both in one statement (one round trip of the commit instead of two: a hold group writes both); a row per answer stored. */
+const CARTS_AND_RESPONSES = `WITH new_carts AS (${CARTS(7)}) ${RESPONSES}`;
+
+const STORED_ANSWERS = `
+  SELECT r.scope, r.key, r.request_hash, r.status, r.body, r.at
+    FROM unnest($1::text[], $2::text[]) AS k(scope, key)
+    JOIN http_responses r ON r.scope = k.scope COLLATE "C" AND r.key = k.key COLLATE "C"`;
+
+/**
+ * Of the answers under some keys, those another transaction stored: rows
+ * carry the id of the transaction that inserted them (xmin), and this path
+ * takes no savepoint, so its own rows carry the transaction's id.
+ */
+const TAKEN_ANSWERS = `${STORED_ANSWERS} WHERE r.xmin <> pg_current_xact_id()::xid`;
+
+/** The answers stored under some keys (any order; keys without one left out), in one round trip. */
+async function storedAnswers(db: Pick<SqlTx, 'query'>, sql: string, keys: readonly { scope: string; key: string }[]): Promise<StoredResponse[]> {
+  const rows = await db.query<{ scope: string; key: string; request_hash: string; status: number; body: string; at: number }>(sql, [keys.map((k) => k.scope), keys.map((k) => k.key)]);
+  return rows.map((row) => ({ scope: row.scope, key: row.key, requestHash: row.request_hash, status: row.status, body: row.body, at: row.at }));
+}
 
 /**
  * Writes a commit's records inside its transaction (called by the
- * inventory store's `commit`). A key stored twice keeps its first answer.
+ * inventory store's `commit`, under its change-id lock, so a row another
+ * process stored under one of these keys is committed and visible here).
+ *
+ * A key is stored once. If one of these keys already holds an answer, the
+ * commit must not go on: its effects (holds, sales) would be a second effect
+ * of one request. It throws AnswerKeysTaken with the answers stored under
+ * those keys, which rolls the whole transaction back; the seller answers
+ * those requests with the stored bytes and decides the rest again. The
+ * statement returns a row per answer it stored (`RETURNING 1`), so the usual
+ * case costs no extra round trip; only a shortfall looks further.
  */
 export async function writeCommitRecords(tx: SqlTx, records: readonly CommitRecords[]): Promise<void> {
   const responses = records.flatMap((r) => r.responses ?? []);
@@ -40,9 +68,17 @@ export async function writeCommitRecords(tx: SqlTx, records: readonly CommitReco
     carts.map((c) => c.expiresAt),
     carts.map((c) => c.createdAt),
   ];
-  if (responses.length > 0 && carts.length > 0) await tx.query(RESPONSES_AND_CARTS, [...responseColumns, ...cartColumns]);
-  else if (responses.length > 0) await tx.query(RESPONSES, responseColumns);
-  else if (carts.length > 0) await tx.query(CARTS(1), cartColumns);
+  // Run at every selling commit: prepared (parsed and planned once per connection) where the client has it.
+  const run = (sql: string, params: unknown[]) => (tx.prepared ? tx.prepared(sql, params) : tx.query(sql, params));
+  if (responses.length === 0) {
+    if (carts.length > 0) await run(CARTS(1), cartColumns);
+    return;
+  }
+  const stored = carts.length > 0 ? await run(CARTS_AND_RESPONSES, [...responseColumns, ...cartColumns]) : await run(RESPONSES, responseColumns);
+  if (stored.length === responses.length) return;
+  // Fewer rows than answers: some keys were taken (or one key came twice in this commit: not taken).
+  const taken = await storedAnswers(tx, TAKEN_ANSWERS, responses);
+  if (taken.length > 0) throw new AnswerKeysTaken(taken);
 }
 
 export class SqlSellingStore implements SellingStore {
@@ -57,14 +93,7 @@ export class SqlSellingStore implements SellingStore {
   }
 
   async responses(keys: readonly { scope: string; key: string }[]): Promise<StoredResponse[]> {
-    if (keys.length === 0) return [];
-    const rows = await this.db.query<{ scope: string; key: string; request_hash: string; status: number; body: string; at: number }>(
-      `SELECT r.scope, r.key, r.request_hash, r.status, r.body, r.at
-         FROM unnest($1::text[], $2::text[]) AS k(scope, key)
-         JOIN http_responses r ON r.scope = k.scope COLLATE "C" AND r.key = k.key COLLATE "C"`,
-      [keys.map((k) => k.scope), keys.map((k) => k.key)],
-    );
-    return rows.map((row) => ({ scope: row.scope, key: row.key, requestHash: row.request_hash, status: row.status, body: row.body, at: row.at }));
+    return keys.length === 0 ? [] : storedAnswers(this.db, STORED_ANSWERS, keys);
   }
 
   async cart(id: string): Promise<CartRow | null> {
