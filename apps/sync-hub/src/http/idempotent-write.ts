@@ -80,9 +80,11 @@ export function idempotentWrites(seller: HubSeller, answers: StoredAnswers) {
       if (!outcome.ok) return { ok: false, status: outcome.error.status, code: outcome.error.code, message: outcome.error.message, details: outcome.error.details };
       // The record the group stored under the key (serialised once, at the group's time):
       // answered and remembered as it is, so a replay is these very bytes.
-      const stored = outcome.value;
+      // Adopted: another hub process stored an answer under this key first and
+      // this decision was rolled back, so the caller gets that answer as a replay.
+      const { adopted, ...stored } = outcome.value;
       answers.remember(stored);
-      return { ok: true, status: stored.status, json: stored.body, replayed: false };
+      return { ok: true, status: stored.status, json: stored.body, replayed: adopted === true };
     } finally {
       inflight.delete(slotKey);
       release();

@@ -31,11 +31,13 @@ let reserveKey: string;
 interface Answer {
   status: number;
   text: string;
+  /** `Idempotent-Replayed: true`: the answer of a decision made before (here, or by the other process). */
+  replayed: boolean;
 }
 
 async function post(hub: SpawnedHub, path: string, auth: string, body: unknown): Promise<Answer> {
   const res = await fetch(`${hub.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), replayed: res.headers.get('idempotent-replayed') === 'true' };
 }
 
 /** The same request at both processes at once; resolves to both answers. */
@@ -57,6 +59,7 @@ function adoptions(): number {
 function checkAnswers(rounds: readonly { key: string; a: Answer; b: Answer }[], stored: Map<string, string>) {
   let notCreated = 0;
   let notStoredBytes = 0;
+  let notOneFresh = 0;
   let example: unknown = null;
   for (const { key, a, b } of rounds) {
     if (a.status !== 201 || b.status !== 201) {
@@ -67,8 +70,13 @@ function checkAnswers(rounds: readonly { key: string; a: Answer; b: Answer }[], 
       notStoredBytes++;
       example ??= { key, a: a.text, b: b.text, stored: stored.get(key) };
     }
+    // One of the two made the decision; the other answered it as a replay (found, or adopted).
+    if (a.replayed === b.replayed) {
+      notOneFresh++;
+      example ??= { key, replayed: [a.replayed, b.replayed] };
+    }
   }
-  return { notCreated, notStoredBytes, example };
+  return { notCreated, notStoredBytes, notOneFresh, example };
 }
 
 beforeAll(async () => {
@@ -115,6 +123,7 @@ describe('one idempotency key at two hub processes at once', () => {
     expect({ ...answers, keysWithOtherThanOneSale: perKey.rows.length, sales: sales.rows[0]!.n }).toEqual({
       notCreated: 0,
       notStoredBytes: 0,
+      notOneFresh: 0,
       example: null,
       keysWithOtherThanOneSale: 0,
       sales: ROUNDS,
@@ -143,6 +152,7 @@ describe('one idempotency key at two hub processes at once', () => {
     expect({ ...answers, carts: carts.rows[0]!.n, holds: holds.rows[0]!.n, units: holds.rows[0]!.units, holdEvents: holdEvents.rows[0]!.n }).toEqual({
       notCreated: 0,
       notStoredBytes: 0,
+      notOneFresh: 0,
       example: null,
       carts: ROUNDS,
       holds: ROUNDS,
