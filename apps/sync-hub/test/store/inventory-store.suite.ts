@@ -171,6 +171,26 @@ export function runInventoryStoreTests(name: string, target: StorageTestTarget):
       expect((await store.loadState()).delta.entries).toEqual([entry(S1, K1, A, 3, 0)]);
     });
 
+    it('a commit whose idempotency key another process stored first fails whole (AnswerKeysTaken with the stored answer), the key in the same commit twice does not', async () => {
+      const one = await migrated();
+      const two = await openStore();
+      const answer = (key: string, body: string) => ({ scope: 'store:store-1', key, requestHash: `h-${key}`, status: 201, body, at: 5 });
+      const withAnswers = (events: InventoryEvent[], keys: [string, string][]): CommitItem => ({
+        ...item({ entries: [entry(S1, K1, A, events.length, 0)] }, events),
+        records: { responses: keys.map(([k, b]) => answer(k, b)) },
+      });
+      await one.inventory.commit([withAnswers([sale(A, 1)], [['k1', '{"first":true}']])]);
+      // the other process decided k1 too (and k2): nothing of its commit stays
+      const lost = two.inventory.commit([withAnswers([sale(B, 1), sale(B, 2)], [['k2', '{"b":2}'], ['k1', '{"second":true}']])]);
+      await expect(lost).rejects.toMatchObject({ name: 'AnswerKeysTaken', code: '23505', stored: [answer('k1', '{"first":true}')] });
+      expect(await one.inventory.eventCount(S1)).toBe(1);
+      expect(await one.selling.responses([{ scope: 'store:store-1', key: 'k1' }, { scope: 'store:store-1', key: 'k2' }])).toEqual([answer('k1', '{"first":true}')]);
+      expect((await one.inventory.loadState()).delta.entries).toEqual([entry(S1, K1, A, 1, 0)]);
+      // one key twice within one commit is not a taken key: the first answer stays
+      await two.inventory.commit([withAnswers([sale(B, 1)], [['k3', '{"n":1}']]), withAnswers([], [['k3', '{"n":2}']])]);
+      expect(await one.selling.response('store:store-1', 'k3')).toEqual(answer('k3', '{"n":1}'));
+    });
+
     it.runIf(target.separateConnections)('the same events committed at once by two hub processes are stored once', async () => {
       const one = await migrated();
       const two = await openStore();
