@@ -11,7 +11,10 @@
  *
  * Data as in bench/hub-ingest.ts's throughput phase: 100 stores x 1,000 SKUs
  * restocked (P = 1,000,000, so no alert opens), then commits of ~10,000
- * entries: per store two coalesced batches of 50 random 1-unit sales.
+ * entries: per store two coalesced batches of 50 random 1-unit sales. The
+ * shape is set by BENCH_HUB_APPLY_STORES, _SKUS and _SALES (per batch); e.g.
+ * 1,000 stores x 100 SKUs, 5 sales per batch: the same 100,000 counters and
+ * ~10,000 entries a commit, a cross-store check 10x wider.
  *
  * Scenarios: no SSE client (`none`, the ingest bench's case), 50 product
  * pages (each watching 4 SKUs at every store), one firehose (every SKU);
@@ -19,8 +22,11 @@
  * floor under the others.
  *
  * Figures: CPU µs (user + system, GC threads included) per applied entry
- * including the flushes, and bytes allocated per entry (V8's sampling heap
- * profiler, objects collected by any GC included: an estimate).
+ * including the flushes, bytes allocated per entry (V8's sampling heap
+ * profiler, objects collected by any GC included: an estimate), and the heap
+ * the wired hub holds after its warm-up (after a full GC; the restocked
+ * state included), and the SKUs whose cross-store check a flush left for a
+ * later one (OpsAlerts' budget; mean after each flush).
  *
  * A/B in the same process: BENCH_HUB_APPLY_BASE=<other checkout> loads that
  * checkout's apps/sync-hub sources too (e.g. `git worktree add /tmp/x/base
@@ -30,6 +36,7 @@
  * Run alone: node --import tsx --expose-gc bench/hub-apply.ts
  * Env: BENCH_HUB_APPLY_COMMITS (per scenario and round, default 12),
  * BENCH_HUB_APPLY_ROUNDS (default 3), BENCH_HUB_APPLY_BASE,
+ * BENCH_HUB_APPLY_STORES (default 100), _SKUS (1,000), _SALES (50),
  * BENCH_HUB_APPLY_SCENARIOS (default bare,none,pages,firehose),
  * BENCH_HUB_APPLY_CACHED_THRESHOLD=1 or =head (thresholds through HubDocs'
  * cached `lowStockThreshold` instead of hub.ts's direct document reads, in
@@ -52,9 +59,9 @@ import { log, report, type Figure } from './lib/figures.js';
 import { requireGc } from './lib/heap.js';
 import { rng } from './lib/random.js';
 
-const STORES = 100;
-const SKUS = 1_000;
-const SALES_PER_BATCH = 50;
+const STORES = Number(process.env.BENCH_HUB_APPLY_STORES ?? 100);
+const SKUS = Number(process.env.BENCH_HUB_APPLY_SKUS ?? 1_000);
+const SALES_PER_BATCH = Number(process.env.BENCH_HUB_APPLY_SALES ?? 50);
 const BATCHES_PER_STORE = 2;
 const START_P = 1_000_000;
 const COMMITS = Number(process.env.BENCH_HUB_APPLY_COMMITS ?? 12);
@@ -67,7 +74,7 @@ const CACHED_THRESHOLD = (process.env.BENCH_HUB_APPLY_CACHED_THRESHOLD ?? '').sp
 /** A path prefix: a CPU profile of each scenario's measured rounds is written to <prefix>.<scenario>.cpuprofile. */
 const CPU_PROF = process.env.BENCH_HUB_APPLY_CPU_PROF ?? null;
 
-const storeIds = Array.from({ length: STORES }, (_, i) => `s${String(i + 1).padStart(3, '0')}` as StoreId);
+const storeIds = Array.from({ length: STORES }, (_, i) => `s${String(i + 1).padStart(4, '0')}` as StoreId);
 const skus = Array.from({ length: SKUS }, (_, i) => `HSS-${String(i).padStart(5, '0')}` as Sku);
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 const gc = requireGc();
@@ -96,6 +103,8 @@ interface Wired {
   apply(delta: Delta): Promise<void>;
   /** Characters written to the SSE clients. */
   written(): number;
+  /** SKUs left for a later flush's cross-store checks, summed over the applies so far, and those applies. */
+  backlog: { skus: number; applies: number };
   close(): Promise<void>;
 }
 
@@ -110,6 +119,7 @@ async function wire(m: Modules, storage: HubStorage, scenario: Scenario, variant
     return {
       apply: async (delta) => void state.apply(delta),
       written: () => 0,
+      backlog: { skus: 0, applies: 0 },
       close: async () => undefined,
     };
   const online = new Set<StoreId>(storeIds);
@@ -153,13 +163,19 @@ async function wire(m: Modules, storage: HubStorage, scenario: Scenario, variant
     }
   if (scenario === 'firehose') sse.serve(sink, { skus: null, storeId: null, types: null }, null);
 
+  // The cross-store checks' backlog (AGGREGATE_BUDGET): a private field, read here only.
+  const dirtySkus = (ops as unknown as { dirtySkus: Set<Sku> }).dirtySkus;
+  const backlog = { skus: 0, applies: 0 };
   return {
     async apply(delta) {
       state.apply(delta);
       await ops.flush();
       await oversell.flush();
+      backlog.skus += dirtySkus.size;
+      backlog.applies++;
     },
     written: () => chars,
+    backlog,
     async close() {
       feed.close();
       sse.close();
@@ -207,6 +223,8 @@ interface Variant {
   rand: () => number;
   cpuUs: number;
   entries: number;
+  /** Heap held after wiring and warm-up, bytes. */
+  heap: number;
 }
 
 async function measureCpu(v: Variant, commits: number): Promise<void> {
@@ -241,12 +259,18 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   for (const scenario of (process.env.BENCH_HUB_APPLY_SCENARIOS ?? 'bare,none,pages,firehose').split(',') as Scenario[]) {
     const variants: Variant[] = [];
-    for (const [name] of roots) variants.push({ name, hub: await wire(mods.get(name)!, storage, scenario, name), sold: new Int32Array(STORES * SKUS), rand: rng(42), cpuUs: 0, entries: 0 });
-    // Warm-up: the JIT, the first flush (every counter), the lease.
-    for (const v of variants) await measureCpu(v, 3);
-    for (const v of variants) {
+    for (const [name] of roots) {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const v: Variant = { name, hub: await wire(mods.get(name)!, storage, scenario, name), sold: new Int32Array(STORES * SKUS), rand: rng(42), cpuUs: 0, entries: 0, heap: 0 };
+      // Warm-up: the JIT, the first flush (every counter), the lease.
+      await measureCpu(v, 3);
+      gc();
+      v.heap = process.memoryUsage().heapUsed - before;
       v.cpuUs = 0;
       v.entries = 0;
+      v.hub.backlog.skus = v.hub.backlog.applies = 0;
+      variants.push(v);
     }
     if (CPU_PROF !== null) await post('Profiler.enable').then(() => post('Profiler.start'));
     for (let r = 0; r < ROUNDS; r++) {
@@ -262,9 +286,12 @@ async function main(): Promise<void> {
     for (const v of variants) {
       const suffix = v.name === 'head' ? '' : `_${v.name}`;
       const us = v.cpuUs / v.entries;
-      log(`${scenario} ${v.name}: ${us.toFixed(3)} us CPU/entry over ${v.entries} entries, ${alloc.get(v.name)!.toFixed(0)} B allocated/entry, ${v.hub.written()} chars to SSE clients`);
+      const backlog = v.hub.backlog.skus / Math.max(1, v.hub.backlog.applies);
+      log(`${scenario} ${v.name}: ${us.toFixed(3)} us CPU/entry over ${v.entries} entries, ${alloc.get(v.name)!.toFixed(0)} B allocated/entry, ${(v.heap / 1e6).toFixed(1)} MB heap held, ${backlog.toFixed(0)} SKUs left unchecked after a flush, ${v.hub.written()} chars to SSE clients`);
       figures.push({ name: `${scenario}_cpu_us_per_entry${suffix}`, value: us, unit: 'us', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_cpu_us_per_entry_base` } : {}), note: v.name === 'head' ? (scenario === 'bare' ? 'HubState.apply alone: the CRDT merge' : `apply + alert flushes, SSE clients: ${scenario}`) : undefined });
       figures.push({ name: `${scenario}_alloc_bytes_per_entry${suffix}`, value: alloc.get(v.name)!, unit: 'B', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_alloc_bytes_per_entry_base` } : {}) });
+      if (scenario !== 'bare') figures.push({ name: `${scenario}_aggregate_backlog_skus${suffix}`, value: backlog, unit: 'SKUs', note: v.name === 'head' ? 'SKUs whose cross-store check waits for a later flush, after each flush (mean)' : undefined });
+      figures.push({ name: `${scenario}_heap_mb${suffix}`, value: v.heap / 1e6, unit: 'MB', ...(v.name === 'head' && BASE !== null ? { baseline: `${scenario}_heap_mb_base` } : {}) });
     }
     for (const v of variants) await v.hub.close();
   }

@@ -4,7 +4,7 @@ import type { HubState } from '../state/hub-state.js';
 import type { StockLevels } from '../storefront/views.js';
 import { ALL_STORES, type AlertKind, type AlertStore } from '../store/alert-store.js';
 import { serialised, WriterLease } from './alert-writer.js';
-import { DirtyCounters } from './oversell.js';
+import { exact, StockSums, type Cell, type SumsView } from './stock-sums.js';
 
 /** One alert opening, changing or clearing, as pushed on the feed and POSTed to the webhook. */
 export interface AlertChange {
@@ -26,9 +26,14 @@ export interface OpsAlertsDeps {
   /** This hub process (the writer lease's holder id, shared with the oversell monitor). */
   me: ReplicaId;
   log: Logger;
-  /** A counter as the storefront sees it (`available` after holds and safety stock). */
+  /**
+   * A counter as the storefront sees it (`available` after holds and safety
+   * stock). It must change only with the counter (a HubState change), a
+   * document (`recheckAll`) or, for a counter with active holds, as they
+   * lapse: the cross-store sums rely on that (see `checkAggregate`).
+   */
   stock: (store: StoreId, sku: Sku) => StockLevels;
-  /** The low-stock threshold the catalog or the store's settings set; null: none. */
+  /** The low-stock threshold the catalog or the store's settings set; null: none. Changes only with a document (`recheckAll`). */
   docThreshold?: (store: StoreId, sku: Sku) => number | null;
   /** Threshold where the documents set none (`--low-stock-threshold`); null/undefined: no low-stock alert then. */
   lowStockThreshold?: number | null;
@@ -67,13 +72,14 @@ const STOCK_BITS: Partial<Record<AlertKind, number>> = { out_of_stock: OUT, low_
 /** Counters checked between two turns of the event loop (see `breathe`). */
 const BREATHE_EVERY = 2_000;
 /**
- * A cross-store check walks every store of the SKU. Walking every changed
- * SKU at every 200 ms flush took ~36 % of the hub's CPU at 5,000 events/s
- * over 100 stores (ack p99 15 ms → seconds, bench/hub-ingest.ts, profiled);
- * walking them every 2 s instead made a pause every 2 s (ack p99 865 ms). A
- * flush now walks at most this many counters; the SKUs left wait for the
- * next flush (oldest first), so the work per flush is bounded and an
- * aggregate alert lags by at most (changed SKUs × stores) / budget flushes.
+ * A cross-store check that cannot use the sums walks every store of the
+ * SKU. Walking every changed SKU at every 200 ms flush took ~36 % of the
+ * hub's CPU at 5,000 events/s over 100 stores (ack p99 15 ms → seconds,
+ * bench/hub-ingest.ts, profiled); walking them every 2 s instead made a
+ * pause every 2 s (ack p99 865 ms). A flush now reads at most this many
+ * counters for those checks (a check from the sums counts 1 plus its stores
+ * with holds); the SKUs left wait for the next flush (oldest first), so the
+ * work per flush is bounded.
  */
 const AGGREGATE_BUDGET = 5_000;
 
@@ -91,7 +97,10 @@ const AGGREGATE_BUDGET = 5_000;
  * written by the process that refused (rare; throttled per replica).
  */
 export class OpsAlerts {
-  private readonly dirty = new DirtyCounters();
+  /** Per counter: whether it waits to be checked, what `checkCounter` computed; per SKU: their sums, for the cross-store checks. */
+  private readonly sums: StockSums;
+  /** The counters to check, each once, in the order first marked (`Cell.marked`). */
+  private dirty: Cell[] = [];
   private readonly dirtySkus = new Set<Sku>();
   /** Open alerts of these kinds, as the writer knows them (key → true). */
   private readonly open = new Set<string>();
@@ -121,6 +130,7 @@ export class OpsAlerts {
     this.quietMs = deps.refusalQuietMs ?? 900_000;
     this.lease = new WriterLease(deps.alerts, deps.me, deps.leaseMs ?? 15_000);
     this.now = deps.clock ?? Date.now;
+    this.sums = new StockSums((store, sku) => deps.state.state.counter(store, sku));
     this.off = deps.state.onChange((changes) => {
       for (const ch of changes) this.touch(ch.store, ch.delta);
       this.schedule();
@@ -153,9 +163,25 @@ export class OpsAlerts {
     }
   }
 
+  /** Every change to what feeds (store, sku)'s figures comes through here, synchronously (the sums rely on it). */
   private mark(store: StoreId, sku: Sku): void {
-    this.dirty.mark(store, sku);
+    this.markCell(this.sums.cell(store, sku));
     this.dirtySkus.add(sku);
+  }
+
+  private markCell(c: Cell): void {
+    this.sums.stale(c);
+    if (c.marked) return;
+    c.marked = true;
+    this.dirty.push(c);
+  }
+
+  /** The counters marked so far, in order; none marked after. */
+  private takeDirty(): Cell[] {
+    const taken = this.dirty;
+    this.dirty = [];
+    for (const c of taken) c.marked = false;
+    return taken;
   }
 
   private schedule(): void {
@@ -231,24 +257,24 @@ export class OpsAlerts {
 
   private async evaluate(): Promise<void> {
     if (!(await this.lease.hold(() => this.takeOver()))) {
-      this.dirty.take();
+      this.takeDirty();
       this.dirtySkus.clear();
       return;
     }
-    const [stores, counters] = this.dirty.take();
+    const counters = this.takeDirty();
     const skus: Sku[] = [];
     let budget = this.deps.aggregateBudget ?? AGGREGATE_BUDGET;
     for (const sku of this.dirtySkus) {
       if (budget <= 0) break;
       skus.push(sku);
-      budget -= Math.max(1, this.deps.state.storesOf(sku).length);
+      budget -= this.sums.cost(sku, this.deps.state.storesOf(sku).length);
     }
     for (const sku of skus) this.dirtySkus.delete(sku);
     if (this.dirtySkus.size > 0) this.schedule();
     try {
       // Awaited only when a check writes or the loop lets I/O in: most checks change nothing.
       for (let i = 0; i < counters.length; i++) {
-        const writing = this.checkCounter(stores[i]!, counters[i]!);
+        const writing = this.checkCounter(counters[i]!);
         if (writing !== undefined) await writing;
         const breath = this.breathe(1);
         if (breath !== undefined) await breath;
@@ -260,7 +286,7 @@ export class OpsAlerts {
       }
     } catch (e) {
       // Checked again at the next flush (the checks are idempotent).
-      for (let i = 0; i < counters.length; i++) this.dirty.mark(stores[i]!, counters[i]!);
+      for (const c of counters) this.markCell(c);
       for (const s of skus) this.dirtySkus.add(s);
       throw e;
     }
@@ -307,9 +333,11 @@ export class OpsAlerts {
   }
 
   /** Undefined when nothing opens or clears (no write, nothing to await), else the writes. */
-  private checkCounter(store: StoreId, sku: Sku): Promise<void> | undefined {
+  private checkCounter(c: Cell): Promise<void> | undefined {
+    const { store, sku } = c;
     const st = this.deps.stock(store, sku);
     const threshold = this.threshold(store, sku);
+    this.sums.put(c, st.available, threshold);
     const out = st.available <= 0;
     const low = threshold !== null && st.available > 0 && st.available <= threshold;
     if (this.isOpenAsWanted(store, sku, out, low)) return undefined;
@@ -324,29 +352,68 @@ export class OpsAlerts {
 
   /**
    * Across stores: available summed; the low-stock threshold is the sum of
-   * the stores' thresholds. The stores checked, or a promise of them when
-   * an alert opens or clears.
+   * the stores' thresholds. The counters read, or a promise of them when an
+   * alert opens or clears.
+   *
+   * From the sums when they stand for every store of the SKU: each cell was
+   * computed by `checkCounter` and is stale from the moment anything feeding
+   * it changes (`mark`: counter changes, `recheckAll` on a document change,
+   * `takeOver`), and the counters of a flush are checked before its SKUs. A
+   * counter with active holds is read afresh (they lapse with the clock, no
+   * change marks that). Otherwise (a cell stale or missing: changed during
+   * this flush, a counter created by a transfer alone, a SKU marked alone by
+   * `takeOver`; a value that is not a small integer) every store is read and
+   * the sums are refilled.
    */
   private checkAggregate(sku: Sku): number | Promise<number> {
     const stores = this.deps.state.storesOf(sku);
-    let available = 0;
-    let threshold: number | null = null;
-    for (const st of stores) {
-      available += this.deps.stock(st, sku).available;
-      const t = this.threshold(st, sku);
-      if (t !== null) threshold = (threshold ?? 0) + t;
+    const sums = this.sums.usable(sku, stores.length);
+    let available = this.availableFromSums(sku, sums);
+    let threshold = sums !== null && sums.thresholds > 0 ? sums.threshold : null;
+    let read = 1 + (sums?.held?.size ?? 0);
+    if (Number.isNaN(available)) {
+      available = 0;
+      threshold = null;
+      for (const st of stores) {
+        const a = this.deps.stock(st, sku).available;
+        const t = this.threshold(st, sku);
+        this.sums.put(this.sums.cell(st, sku), a, t);
+        available += a;
+        if (t !== null) threshold = (threshold ?? 0) + t;
+      }
+      read = stores.length;
     }
     const out = stores.length > 0 && available <= 0;
     const low = threshold !== null && available > 0 && available <= threshold;
-    if (this.isOpenAsWanted(ALL_STORES, sku, out, low)) return stores.length;
-    return this.writeAggregate(sku, stores.length, available, threshold, out, low);
+    if (this.isOpenAsWanted(ALL_STORES, sku, out, low)) return read;
+    return this.writeAggregate(sku, stores.length, available, threshold, out, low, read);
   }
 
-  private async writeAggregate(sku: Sku, stores: number, available: number, threshold: number | null, out: boolean, low: boolean): Promise<number> {
+  /** `available` across stores from the sums, the stores with holds read afresh; NaN when the sums cannot say. */
+  private availableFromSums(sku: Sku, sums: SumsView | null): number {
+    if (sums === null) return NaN;
+    let available = sums.available;
+    if (sums.held !== null)
+      for (const st of sums.held) {
+        const a = this.deps.stock(st, sku).available;
+        if (!exact(a)) return NaN;
+        available += a;
+      }
+    return available;
+  }
+
+  /** The cross-store figures the sums give for `sku` now (as a check would use them), or null when a check would read every store. */
+  summed(sku: Sku): { available: number; threshold: number | null } | null {
+    const sums = this.sums.usable(sku, this.deps.state.storesOf(sku).length);
+    const available = this.availableFromSums(sku, sums);
+    return sums === null || Number.isNaN(available) ? null : { available, threshold: sums.thresholds > 0 ? sums.threshold : null };
+  }
+
+  private async writeAggregate(sku: Sku, stores: number, available: number, threshold: number | null, out: boolean, low: boolean, read: number): Promise<number> {
     const detail = { available, stores };
     await this.set('out_of_stock', ALL_STORES, sku, out ? detail : null);
     await this.set('low_stock', ALL_STORES, sku, low ? { ...detail, threshold } : null);
-    return stores;
+    return read;
   }
 
   /** Whether out_of_stock and low_stock of the counter are open exactly when wanted (then `set` would do nothing). */

@@ -42,7 +42,7 @@ const SEP = ' ';
 
 /**
  * Counters to check, each once, in the order first marked: a set per store
- * (no key string per mark) and the order as two lists. Shared with OpsAlerts.
+ * (no key string per mark) and the order as two lists.
  */
 export class DirtyCounters {
   private readonly marked = new Map<StoreId, Set<Sku>>();
