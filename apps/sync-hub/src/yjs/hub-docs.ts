@@ -58,6 +58,8 @@ export class HubDocs {
   private readonly safety = new Map<string, Map<string, number>>();
   private readonly thresholds = new Map<string, Map<string, number | null>>();
   private cached = 0;
+  /** start() has loaded the documents: a document loaded from now on changes what readers saw. */
+  private started = false;
 
   constructor(private readonly opts: HubDocsOptions) {}
 
@@ -66,6 +68,7 @@ export class HubDocs {
     if (this.opts.notices) this.unlisten = await this.opts.notices.listen(YJS_CHANNEL, (name) => void this.refresh(name).catch(() => undefined));
     await this.get(CATALOG_DOC);
     for (const name of await this.opts.yjs.docs()) if (parseDocName(name)) await this.get(name);
+    this.started = true;
   }
 
   async close(): Promise<void> {
@@ -113,6 +116,10 @@ export class HubDocs {
     });
     this.docs.set(name, d);
     this.forget();
+    // Written by another process whose NOTIFY is not here yet (a client asked
+    // for it first): its figures are new to every reader, and the NOTIFY's
+    // refresh will find no rows it lacks, so this is the one announcement.
+    if (this.started && rows.length > 0) for (const l of this.changed) l(name);
     if (d.rows > COMPACT_ABOVE) this.compactLater(d);
     return d;
   }
@@ -160,8 +167,8 @@ export class HubDocs {
     if (this.closed || !parseDocName(name)) return;
     const d = this.docs.get(name);
     if (!d) {
+      // Loading it announces it (see load).
       await this.get(name);
-      for (const l of this.changed) l(name);
       return;
     }
     const rows = await this.opts.yjs.updates(name, d.lastId);

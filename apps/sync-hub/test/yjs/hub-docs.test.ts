@@ -122,4 +122,22 @@ describe('HubDocs: safety stock and thresholds kept once read', () => {
       { numRuns: runs },
     );
   });
+
+  it('a document loaded after start (written by another process, its NOTIFY not here yet) is announced to onChange; an empty one is not', async () => {
+    const yjs = memoryYjs();
+    const docs = new HubDocs({ yjs, log: quiet });
+    await docs.start();
+    const heard: string[] = [];
+    docs.onChange((name) => heard.push(name));
+    const name = settingsDocName('s1');
+    const other = new Y.Doc();
+    putOverride(other, 'K1', { safetyStock: 4, lowStockThreshold: 2 });
+    await yjs.appendUpdate(name, Y.encodeStateAsUpdate(other), 0);
+    expect(docs.safetyStock('s1', 'K1')).toBe(0);
+    await docs.get(name);
+    expect([docs.safetyStock('s1', 'K1'), heard]).toEqual([4, [name]]);
+    await docs.get(settingsDocName('s2'));
+    expect(heard).toEqual([name]);
+    await docs.close();
+  });
 });
