@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { replicaId, sku, storeId } from '@scoville/crdt-inventory';
-import { SCHEMA_VERSION } from '../src/store/migrations.js';
+import { eventIdFor, replicaId, sku, storeId } from '@scoville/crdt-inventory';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
 import { SqliteAgentStore } from '../src/store/sqlite-store.js';
 
 let dir: string;
@@ -45,6 +45,41 @@ describe('SqliteAgentStore', () => {
     const after = new Database(file, { readonly: true });
     expect((after.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v).toBe(SCHEMA_VERSION + 1);
     after.close();
+  });
+
+  it('migration 5 keeps every event of an older file and drops the index on events.id (unique by construction)', () => {
+    // A file as an agent of schema 4 left it: identity, events, one of them with every optional column.
+    const old = new Database(file);
+    old.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
+    for (let v = 1; v <= 4; v++) {
+      old.exec(MIGRATIONS[v - 1]!);
+      old.prepare(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`).run(v);
+    }
+    const replica = replicaId('s1.abc');
+    old.prepare(`INSERT INTO identity (id, store_id, replica_id, created_at) VALUES (1, 's1', ?, 1)`).run(replica);
+    const insert = old.prepare(
+      `INSERT INTO events (seq, id, idempotency_key, type, sku, qty, reason, terminal, at, forced, count, reservation_id, expires_at, to_replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run(1, eventIdFor(replica, 1), 'k1', 'restock', 'A', 5, null, null, 10, 0, null, null, null, null);
+    insert.run(2, eventIdFor(replica, 2), 'k2', 'adjustment', 'A', 1, 'damaged', 't1', 11, 1, 4, 'h1.0', 99, 'hub');
+    insert.run(3, eventIdFor(replica, 3), null, 'sale', 'B', 2, null, 't2', 12, 0, null, null, null, null);
+    const before = old.prepare(`SELECT * FROM events ORDER BY seq`).all();
+    expect(old.prepare(`SELECT name FROM pragma_index_list('events') ORDER BY name`).all()).toHaveLength(2);
+    old.close();
+
+    const s = new SqliteAgentStore(file);
+    const lastSku = s.lastEventAtBySku();
+    s.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare(`SELECT * FROM events ORDER BY seq`).all()).toEqual(before);
+    // Only the per-SKU index is left (it serves lastEventAtBySku at start-up).
+    expect(db.prepare(`SELECT name FROM pragma_index_list('events')`).all()).toEqual([{ name: 'events_sku' }]);
+    expect((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v).toBe(SCHEMA_VERSION);
+    db.close();
+    expect(lastSku.sort((a, b) => a.sku.localeCompare(b.sku))).toEqual([
+      { sku: 'A', at: 11 },
+      { sku: 'B', at: 12 },
+    ]);
   });
 
   it('creates the identity once and refuses a second one', () => {

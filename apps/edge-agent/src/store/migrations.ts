@@ -135,6 +135,35 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX yjs_updates_doc ON yjs_updates (doc, id);
   `,
+  // 5: events.id loses its UNIQUE index. The id is `<replica>:<seq>` (crdt-inventory's
+  // eventIdFor), one replica per file and seq the primary key, so it is unique by
+  // construction; the index was a B-tree leaf written by every event (WAL frames in every
+  // commit): ~5 % of a sale's CPU at 16 terminals (docs/benchmarks.md, "Agent CPU per sale,
+  // session 5"). SQLite cannot drop a UNIQUE constraint in place: copy into a new table
+  // (once, at the upgrade: seconds per million events).
+  `
+  CREATE TABLE events_v5 (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL,
+    idempotency_key  TEXT,
+    type             TEXT NOT NULL,
+    sku              TEXT NOT NULL,
+    qty              INTEGER NOT NULL,
+    reason           TEXT,
+    terminal         TEXT,
+    at               INTEGER NOT NULL,
+    forced           INTEGER NOT NULL DEFAULT 0,
+    count            INTEGER,
+    reservation_id   TEXT,
+    expires_at       INTEGER,
+    to_replica       TEXT
+  );
+  INSERT INTO events_v5 (seq, id, idempotency_key, type, sku, qty, reason, terminal, at, forced, count, reservation_id, expires_at, to_replica)
+    SELECT seq, id, idempotency_key, type, sku, qty, reason, terminal, at, forced, count, reservation_id, expires_at, to_replica FROM events ORDER BY seq;
+  DROP TABLE events;
+  ALTER TABLE events_v5 RENAME TO events;
+  CREATE INDEX events_sku ON events (sku, seq);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
