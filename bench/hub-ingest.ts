@@ -544,6 +544,15 @@ async function openLoop(agents: SimAgent[], intervalMs: number, hubUrl: string, 
     tick();
   });
   const after = await hubCommits(hubUrl, key);
+  // Backends the hub's pool opened during the window (more commits in flight
+  // than during the restock): all of their CPU so far, read now, just after it.
+  if (pgPids !== null && pgTo !== null) {
+    const known = new Set(pgPids);
+    for (const [pid, ms] of cpuOf((await postgresPids(database!)).filter((p) => !known.has(p)))) {
+      (pgFrom as Map<number, number> | null)?.set(pid, 0);
+      (pgTo as Map<number, number>).set(pid, ms);
+    }
+  }
   await waitDrained(agents);
   const b = before as CommitStats | null;
   const tx = b && b.transactions >= 0 ? after.transactions - b.transactions : NaN;
