@@ -47,7 +47,7 @@ describe('SqliteAgentStore', () => {
     after.close();
   });
 
-  it('migration 5 keeps every event of an older file and drops the index on events.id (unique by construction)', () => {
+  it('migrations 5 and 6 keep every event of an older file, drop both indexes of events and keep each SKU\'s latest event time', () => {
     // A file as an agent of schema 4 left it: identity, events, one of them with every optional column.
     const old = new Database(file);
     old.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);
@@ -63,22 +63,42 @@ describe('SqliteAgentStore', () => {
     insert.run(1, eventIdFor(replica, 1), 'k1', 'restock', 'A', 5, null, null, 10, 0, null, null, null, null);
     insert.run(2, eventIdFor(replica, 2), 'k2', 'adjustment', 'A', 1, 'damaged', 't1', 11, 1, 4, 'h1.0', 99, 'hub');
     insert.run(3, eventIdFor(replica, 3), null, 'sale', 'B', 2, null, 't2', 12, 0, null, null, null, null);
+    // The clock went back: A's latest event (highest seq) is older than its one before.
+    insert.run(4, eventIdFor(replica, 4), 'k4', 'sale', 'A', 1, null, 't1', 9, 0, null, null, null, null);
     const before = old.prepare(`SELECT * FROM events ORDER BY seq`).all();
     expect(old.prepare(`SELECT name FROM pragma_index_list('events') ORDER BY name`).all()).toHaveLength(2);
     old.close();
 
     const s = new SqliteAgentStore(file);
     const lastSku = s.lastEventAtBySku();
+    // Every event appended from now on moves its SKU's time, in the same transaction.
+    s.transaction(() => {
+      s.appendEvent({ id: eventIdFor(replica, 5), store: storeId('s1'), replica, seq: 5, type: 'restock', sku: sku('C'), qty: 1, at: 20 });
+      s.appendEvent({ id: eventIdFor(replica, 6), store: storeId('s1'), replica, seq: 6, type: 'sale', sku: sku('B'), qty: 1, at: 21 });
+    });
+    expect(() =>
+      s.transaction(() => {
+        s.appendEvent({ id: eventIdFor(replica, 7), store: storeId('s1'), replica, seq: 7, type: 'sale', sku: sku('C'), qty: 1, at: 30 });
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    const afterAppends = s.lastEventAtBySku();
     s.close();
     const db = new Database(file, { readonly: true });
-    expect(db.prepare(`SELECT * FROM events ORDER BY seq`).all()).toEqual(before);
-    // Only the per-SKU index is left (it serves lastEventAtBySku at start-up).
-    expect(db.prepare(`SELECT name FROM pragma_index_list('events')`).all()).toEqual([{ name: 'events_sku' }]);
+    expect(db.prepare(`SELECT * FROM events WHERE seq <= 4 ORDER BY seq`).all()).toEqual(before);
+    // No index left on events: the primary key (seq) is all the agent reads it by.
+    expect(db.prepare(`SELECT name FROM pragma_index_list('events')`).all()).toEqual([]);
     expect((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v).toBe(SCHEMA_VERSION);
     db.close();
-    expect(lastSku.sort((a, b) => a.sku.localeCompare(b.sku))).toEqual([
-      { sku: 'A', at: 11 },
+    const bySku = (rows: { sku: string; at: number }[]) => [...rows].sort((a, b) => a.sku.localeCompare(b.sku));
+    expect(bySku(lastSku)).toEqual([
+      { sku: 'A', at: 9 },
       { sku: 'B', at: 12 },
+    ]);
+    expect(bySku(afterAppends)).toEqual([
+      { sku: 'A', at: 9 },
+      { sku: 'B', at: 21 },
+      { sku: 'C', at: 20 },
     ]);
   });
 

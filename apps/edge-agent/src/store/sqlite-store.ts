@@ -97,10 +97,9 @@ export class SqliteAgentStore implements AgentStore {
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
       eventCount: db.prepare(`SELECT count(*) AS c FROM events`),
-      // Covering scan of events_sku for each SKU's highest seq, then one rowid lookup per SKU.
-      lastEventAtBySku: db.prepare(
-        `SELECT e.sku AS sku, e.at AS at FROM (SELECT max(seq) AS seq FROM events GROUP BY sku) m JOIN events e ON e.seq = m.seq`,
-      ),
+      lastEventAtBySku: db.prepare(`SELECT sku, at FROM sku_last_event`),
+      // Events are appended in seq order: the last upsert of a SKU is its highest seq's (even when the clock went back).
+      setLastEvent: db.prepare(`INSERT INTO sku_last_event (sku, at) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET at = excluded.at`),
       syncGet: db.prepare(`SELECT value FROM sync_state WHERE key = ?`),
       syncSet: db.prepare(
         `INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -237,6 +236,7 @@ export class SqliteAgentStore implements AgentStore {
       e.expiresAt ?? null,
       e.to ?? null,
     );
+    this.stmts.setLastEvent.run(e.sku, e.at);
   }
 
   writeDelta(delta: Delta, change: number): void {
