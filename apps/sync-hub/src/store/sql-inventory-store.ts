@@ -8,12 +8,11 @@ import {
   type StoreId,
   type TransferEntry,
 } from '@scoville/crdt-inventory';
-import { recordsCtes, writeCommitRecords } from './sql-selling-store.js';
+import { writeCommitRecords } from './sql-selling-store.js';
 import { COMMIT_LOCK_KEY } from '../db/migrations.js';
 import { copyText, type SqlClient, type SqlTx } from '../db/sql-client.js';
 import { chunks, columnsOf } from '../db/unnest.js';
 import type { CommitItem, CommitResult, InventoryStore, LoadedHubState, SyncPosition } from './inventory-store.js';
-import type { CommitRecords } from './selling-store.js';
 
 /** The NOTIFY channel carrying each commit's change id. */
 export const CHANGES_CHANNEL = 'scoville_changes';
@@ -131,7 +130,7 @@ const INSERT_EVENT_ROWS = (first: number): string => `
 
 const INSERT_EVENTS = `WITH ins AS (${INSERT_EVENT_ROWS(1)}) SELECT count(*)::int4 AS n FROM ins`;
 
-/** SQLSTATE raised (scoville_fail) by a one-statement commit that met an event or an answer's key already stored. */
+/** SQLSTATE raised (scoville_fail) by a one-statement commit that met an event already stored. */
 const EVENT_SEEN = 'SV001';
 
 /**
@@ -424,13 +423,12 @@ export class SqlInventoryStore implements InventoryStore {
     const receivedAt = this.now();
     const kinds = this.kindsOf(c);
     const copy = this.copyEvents && events.length >= this.copyMinEvents;
-    if (!copy && events.length <= this.chunkRows && kinds.every((k) => k.overflow.length === 0)) {
+    if (records.length === 0 && !copy && events.length <= this.chunkRows && kinds.every((k) => k.overflow.length === 0)) {
       try {
-        return await this.commitAlone(kinds, events, records, receivedAt);
+        return await this.commitAlone(kinds, events, receivedAt);
       } catch (err) {
-        // An event was already stored (a batch sent again after a lost ack) or
-        // an answer's key was taken: nothing of the statement stayed; the
-        // transaction below checks which, and what to do about it.
+        // An event was already stored (a batch sent again after a lost ack):
+        // nothing of the statement stayed; the transaction below checks it.
         if ((err as { code?: unknown }).code !== EVENT_SEEN) throw err;
       }
     }
@@ -464,15 +462,13 @@ export class SqlInventoryStore implements InventoryStore {
    * COMMIT): one round trip instead of four, which is most of a small
    * commit's cost on both sides (at 5,000 events/s in 1-event batches the
    * hub and PostgreSQL spent ~120 and ~90 us of CPU per event, mostly per
-   * round trip; a hold group's five). For commits whose rows fit one chunk
-   * per table and whose events go in by INSERT. The events are a CTE the
-   * change id waits for; the selling records are written after it. If an
-   * event was already stored, or an answer's key is taken, the statement
+   * round trip). For commits without selling records whose rows fit one
+   * chunk per table and whose events go in by INSERT. The events are a CTE
+   * the change id waits for; if one of them was already stored the statement
    * fails with EVENT_SEEN and changes nothing, and the caller commits in a
-   * transaction instead, which checks that the duplicates match, or throws
-   * AnswerKeysTaken with the answers stored under the keys.
+   * transaction instead, which checks that the duplicates match.
    */
-  private async commitAlone(kinds: readonly Chunked[], events: readonly InventoryEvent[], records: readonly CommitRecords[], receivedAt: number): Promise<CommitResult> {
+  private async commitAlone(kinds: readonly Chunked[], events: readonly InventoryEvent[], receivedAt: number): Promise<CommitResult> {
     const params: unknown[] = [CHANGES_CHANNEL];
     const ctes: string[] = [];
     let change = NEXT_CHANGE_ID;
@@ -481,15 +477,7 @@ export class SqlInventoryStore implements InventoryStore {
       params.push(...columnsOf(events, EVENT_FIELDS), receivedAt);
       change = NEXT_CHANGE_ID_AFTER_EVENTS(params.push(events.length));
     }
-    // The selling records (stored answers, carts) are written after the lock, as in
-    // the transaction: they are read by the statement's result, after `change`.
-    let stored: string | null = null;
-    if (records.length > 0) {
-      const r = recordsCtes(records, params);
-      ctes.push(...r.ctes);
-      stored = r.stored;
-    }
-    const changeId = await this.changeStatement(this.db, kinds, ctes, change, params, receivedAt, null, events.length, stored);
+    const changeId = await this.changeStatement(this.db, kinds, ctes, change, params, receivedAt, null, events.length);
     // Pruning needs no lock of its own: ids commit in order under the lock, so
     // every id at or below the highest one pruned is committed.
     if (changeId % this.pruneEvery === 0) await this.db.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
@@ -576,7 +564,6 @@ export class SqlInventoryStore implements InventoryStore {
     receivedAt: number,
     changedBefore: string | null,
     eventsInserted: number,
-    answersStored: string | null = null,
   ): Promise<number> {
     ctes.push(`change AS MATERIALIZED (${change})`);
     for (const k of kinds) {
@@ -595,9 +582,7 @@ export class SqlInventoryStore implements InventoryStore {
       params.push(receivedAt, eventsInserted);
     }
     // The NOTIFY is delivered to listeners when (and only if) this transaction commits.
-    // The answers' check is in the result, so it runs after `change` (the lock).
-    const check = answersStored === null ? '' : `, CASE WHEN ${answersStored} THEN true ELSE scoville_fail('${EVENT_SEEN}', 'an answer of this commit is already stored') END`;
-    const sql = `WITH ${ctes.join(',\n')}\nSELECT id, pg_notify($1, id::text)${check} FROM change`;
+    const sql = `WITH ${ctes.join(',\n')}\nSELECT id, pg_notify($1, id::text) FROM change`;
     const [row] = await runHot<{ id: number }>(db, sql, params);
     if (row === undefined) throw new Error('the commit statement returned no change id');
     return row.id;

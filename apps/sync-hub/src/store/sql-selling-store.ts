@@ -2,60 +2,18 @@ import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
 import type { SqlClient, SqlTx } from '../db/sql-client.js';
 import { AnswerKeysTaken, type CartLineRow, type CartRow, type CommitRecords, type SellingStore, type StoredResponse } from './selling-store.js';
 
-/** Inserts the answers given as column arrays from $p on (responseColumns); a row per answer stored. */
-const INSERT_RESPONSES = (p: number) => `
+const RESPONSES = `
   INSERT INTO http_responses (scope, key, request_hash, status, body, at)
-  SELECT * FROM unnest($${p}::text[], $${p + 1}::text[], $${p + 2}::text[], $${p + 3}::int[], $${p + 4}::text[], $${p + 5}::bigint[])
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
   ON CONFLICT (scope, key) DO NOTHING
   RETURNING 1`;
-const RESPONSES = INSERT_RESPONSES(1);
 
-/** Inserts the carts given as column arrays from $p on (cartColumns). */
 const CARTS = (p: number) => `
   INSERT INTO carts (cart_id, store_id, owner, lines, expires_at, created_at)
   SELECT id, store, owner, lines::jsonb, exp, created
     FROM unnest($${p}::text[], $${p + 1}::text[], $${p + 2}::text[], $${p + 3}::text[], $${p + 4}::bigint[], $${p + 5}::bigint[])
     AS t(id, store, owner, lines, exp, created)
   ON CONFLICT (cart_id) DO NOTHING`;
-
-const responseColumns = (responses: readonly StoredResponse[]): unknown[][] => [
-  responses.map((r) => r.scope),
-  responses.map((r) => r.key),
-  responses.map((r) => r.requestHash),
-  responses.map((r) => r.status),
-  responses.map((r) => r.body),
-  responses.map((r) => r.at),
-];
-const cartColumns = (carts: readonly CartRow[]): unknown[][] => [
-  carts.map((c) => c.id),
-  carts.map((c) => c.store),
-  carts.map((c) => c.owner),
-  carts.map((c) => JSON.stringify(c.lines)),
-  carts.map((c) => c.expiresAt),
-  carts.map((c) => c.createdAt),
-];
-
-/**
- * A commit's records as CTEs of the commit's one statement
- * (SqlInventoryStore.commitAlone), their column arrays appended to `params`:
- * `new_carts`, and `new_answers` with a row per answer stored. `stored` is
- * the SQL condition that every answer was stored: when it is false a key was
- * taken (or came twice in this commit), and the statement must give up, so
- * that the transaction path (writeCommitRecords) tells the two apart.
- */
-export function recordsCtes(records: readonly CommitRecords[], params: unknown[]): { ctes: string[]; stored: string | null } {
-  const responses = records.flatMap((r) => r.responses ?? []);
-  const carts = records.flatMap((r) => r.carts ?? []);
-  const ctes: string[] = [];
-  if (carts.length > 0) {
-    ctes.push(`new_carts AS (${CARTS(params.length + 1)})`);
-    params.push(...cartColumns(carts));
-  }
-  if (responses.length === 0) return { ctes, stored: null };
-  ctes.push(`new_answers AS (${INSERT_RESPONSES(params.length + 1)})`);
-  params.push(...responseColumns(responses));
-  return { ctes, stored: `(SELECT count(*) FROM new_answers) = $${params.push(responses.length)}` };
-}
 
 /** Both in one statement (one round trip of the commit instead of two: a hold group writes both); a row per answer stored. */
 const CARTS_AND_RESPONSES = `WITH new_carts AS (${CARTS(7)}) ${RESPONSES}`;
@@ -94,13 +52,29 @@ async function storedAnswers(db: Pick<SqlTx, 'query'>, sql: string, keys: readon
 export async function writeCommitRecords(tx: SqlTx, records: readonly CommitRecords[]): Promise<void> {
   const responses = records.flatMap((r) => r.responses ?? []);
   const carts = records.flatMap((r) => r.carts ?? []);
+  const responseColumns = [
+    responses.map((r) => r.scope),
+    responses.map((r) => r.key),
+    responses.map((r) => r.requestHash),
+    responses.map((r) => r.status),
+    responses.map((r) => r.body),
+    responses.map((r) => r.at),
+  ];
+  const cartColumns = [
+    carts.map((c) => c.id),
+    carts.map((c) => c.store),
+    carts.map((c) => c.owner),
+    carts.map((c) => JSON.stringify(c.lines)),
+    carts.map((c) => c.expiresAt),
+    carts.map((c) => c.createdAt),
+  ];
   // Run at every selling commit: prepared (parsed and planned once per connection) where the client has it.
   const run = (sql: string, params: unknown[]) => (tx.prepared ? tx.prepared(sql, params) : tx.query(sql, params));
   if (responses.length === 0) {
-    if (carts.length > 0) await run(CARTS(1), cartColumns(carts));
+    if (carts.length > 0) await run(CARTS(1), cartColumns);
     return;
   }
-  const stored = carts.length > 0 ? await run(CARTS_AND_RESPONSES, [...responseColumns(responses), ...cartColumns(carts)]) : await run(RESPONSES, responseColumns(responses));
+  const stored = carts.length > 0 ? await run(CARTS_AND_RESPONSES, [...responseColumns, ...cartColumns]) : await run(RESPONSES, responseColumns);
   if (stored.length === responses.length) return;
   // Fewer rows than answers: some keys were taken (or one key came twice in this commit: not taken).
   const taken = await storedAnswers(tx, TAKEN_ANSWERS, responses);
