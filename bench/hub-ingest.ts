@@ -616,6 +616,15 @@ async function openRig(label: string, root: string, db: RigDatabase, stores: rea
     await Promise.all(agents.map((a) => a.connect(h.syncUrl)));
     for (const a of agents) a.restock();
     await waitDrained(agents);
+    if ('url' in db) {
+      // The restock's rows would have autovacuum analyze and vacuum the tables
+      // about a minute later, inside whichever phase runs then (a likely source
+      // of the spikes seen in the latency phases' first second): do it now, so
+      // every phase starts from the same settled tables.
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query('VACUUM ANALYZE').finally(() => c.end());
+    }
     log(`${label}: ${stores.length} agents online and restocked (${stores.length * SKUS_PER_STORE} restock events committed)`);
     return {
       label,
