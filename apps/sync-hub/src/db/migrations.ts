@@ -289,18 +289,6 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO change_log_floor (floor) SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM hub_change_seq;
   `,
-  // 11: a statement that has to stop itself raises through this function
-  // (plain SQL has no RAISE): the hub's one-statement commit gives up when an
-  // event it inserts was already stored, and commits again in a transaction
-  // that checks the duplicates (decision 34).
-  `
-  CREATE FUNCTION scoville_fail(code text, message text) RETURNS boolean
-  LANGUAGE plpgsql VOLATILE AS $fn$
-  BEGIN
-    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
-  END
-  $fn$;
-  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -98,12 +98,6 @@ export class PgClient implements SqlClient {
     return res.rows as R[];
   }
 
-  async prepared<R = Record<string, unknown>>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    // Each pooled connection prepares the statement the first time it runs it.
-    const res = await this.pool.query({ name: statementName(sql), text: sql, values: params as unknown[] });
-    return res.rows as R[];
-  }
-
   async exec(sql: string): Promise<void> {
     // Without parameters pg uses the simple query protocol: several statements are fine.
     await this.pool.query(sql);

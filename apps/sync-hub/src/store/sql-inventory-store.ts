@@ -119,32 +119,16 @@ const COPY_MIN_EVENTS = 500;
 export const EVENT_COLUMNS =
   'store_id, event_id, replica_id, seq, type, sku, qty, at, idempotency_key, terminal, reason, forced, count, reservation_id, expires_at, to_replica';
 
-const EVENT_TYPES = ['text', 'text', 'text', 'int8', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'bool', 'int8', 'text', 'int8', 'text'];
-
-/** Inserts the events given as column arrays from $first on (EVENT_FIELDS, then received_at); one row per event stored. */
-const INSERT_EVENT_ROWS = (first: number): string => `
-  INSERT INTO events (${EVENT_COLUMNS}, received_at)
-  SELECT u.*, $${first + EVENT_TYPES.length}::int8 FROM unnest(${arrays(first, EVENT_TYPES)}) AS u
-  ON CONFLICT DO NOTHING
-  RETURNING 1`;
-
-const INSERT_EVENTS = `WITH ins AS (${INSERT_EVENT_ROWS(1)}) SELECT count(*)::int4 AS n FROM ins`;
-
-/** SQLSTATE raised (scoville_fail) by a one-statement commit that met an event already stored. */
-const EVENT_SEEN = 'SV001';
-
-/**
- * NEXT_CHANGE_ID for a one-statement commit whose events are the CTE `ins`
- * ($total of them): the lock waits until they are all in (so a concurrent
- * commit inserting one of them finishes first, rather than deadlocking on
- * the lock we hold), and if any of them was already stored the statement
- * fails with EVENT_SEEN, undoing everything (see commitAlone).
- */
-const NEXT_CHANGE_ID_AFTER_EVENTS = (total: number): string => `
-  SELECT nextval('hub_change_seq') AS id FROM (
-    SELECT pg_advisory_xact_lock(${COMMIT_LOCK_KEY}) FROM (SELECT count(*) AS n FROM ins) AS i
-    WHERE CASE WHEN i.n = $${total} THEN true ELSE scoville_fail('${EVENT_SEEN}', 'an event of this commit is already stored') END
-    OFFSET 0) AS locked`;
+const INSERT_EVENTS = `
+  WITH ins AS (
+    INSERT INTO events (${EVENT_COLUMNS}, received_at)
+    SELECT u.*, $17::int8
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::int8[],
+                $9::text[], $10::text[], $11::text[], $12::bool[], $13::int8[], $14::text[], $15::int8[], $16::text[]) AS u
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+  )
+  SELECT count(*)::int4 AS n FROM ins`;
 
 /**
  * Highest change id of any stored entry, in the caller's snapshot. Counter
@@ -421,31 +405,19 @@ export class SqlInventoryStore implements InventoryStore {
     const events = [...c.events.values()];
     const records = items.flatMap((i) => (i.records ? [i.records] : []));
     const receivedAt = this.now();
-    const kinds = this.kindsOf(c);
-    const copy = this.copyEvents && events.length >= this.copyMinEvents;
-    if (records.length === 0 && !copy && events.length <= this.chunkRows && kinds.every((k) => k.overflow.length === 0)) {
-      try {
-        return await this.commitAlone(kinds, events, receivedAt);
-      } catch (err) {
-        // An event was already stored (a batch sent again after a lost ack):
-        // nothing of the statement stayed; the transaction below checks it.
-        if ((err as { code?: unknown }).code !== EVENT_SEEN) throw err;
-      }
-    }
     const attempt = (copy: boolean): Promise<CommitResult> =>
       this.db.transaction(async (tx) => {
         // Events first, before the lock: they carry no change id, so two hub
         // commits (or two processes) insert their events in parallel and only
         // the entry upserts below are serialised.
         const eventsInserted = await this.storeEvents(tx, events, receivedAt, copy);
-        const changeId = await this.writeChange(tx, kinds, receivedAt, eventsInserted);
-        if (changeId % this.pruneEvery === 0) await tx.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
+        const changeId = await this.writeChange(tx, c, receivedAt, eventsInserted);
         // The selling path's records (stored answers, carts) after the lock: two
         // processes writing the same keys take turns instead of risking a deadlock.
         if (records.length > 0) await writeCommitRecords(tx, records);
         return { changeId, eventsInserted };
       });
-    if (!copy) return attempt(false);
+    if (!this.copyEvents || events.length < this.copyMinEvents) return attempt(false);
     try {
       return await attempt(true);
     } catch (err) {
@@ -455,43 +427,6 @@ export class SqlInventoryStore implements InventoryStore {
       if (!(err instanceof DuplicateInCopy)) throw err;
       return attempt(false);
     }
-  }
-
-  /**
-   * A commit as ONE statement in its own implicit transaction (no BEGIN, no
-   * COMMIT): one round trip instead of four, which is most of a small
-   * commit's cost on both sides (at 5,000 events/s in 1-event batches the
-   * hub and PostgreSQL spent ~120 and ~90 us of CPU per event, mostly per
-   * round trip). For commits without selling records whose rows fit one
-   * chunk per table and whose events go in by INSERT. The events are a CTE
-   * the change id waits for; if one of them was already stored the statement
-   * fails with EVENT_SEEN and changes nothing, and the caller commits in a
-   * transaction instead, which checks that the duplicates match.
-   */
-  private async commitAlone(kinds: readonly Chunked[], events: readonly InventoryEvent[], receivedAt: number): Promise<CommitResult> {
-    const params: unknown[] = [CHANGES_CHANNEL];
-    const ctes: string[] = [];
-    let change = NEXT_CHANGE_ID;
-    if (events.length > 0) {
-      ctes.push(`ins AS (${INSERT_EVENT_ROWS(params.length + 1)})`);
-      params.push(...columnsOf(events, EVENT_FIELDS), receivedAt);
-      change = NEXT_CHANGE_ID_AFTER_EVENTS(params.push(events.length));
-    }
-    const changeId = await this.changeStatement(this.db, kinds, ctes, change, params, receivedAt, null, events.length);
-    // Pruning needs no lock of its own: ids commit in order under the lock, so
-    // every id at or below the highest one pruned is committed.
-    if (changeId % this.pruneEvery === 0) await this.db.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
-    return { changeId, eventsInserted: events.length };
-  }
-
-  /** The commit's rows per table, as unnest column arrays in chunks (see chunked). */
-  private kindsOf(c: Coalesced): Chunked[] {
-    return [
-      chunked('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS, this.chunkRows),
-      chunked('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS, this.chunkRows),
-      chunked('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS, this.chunkRows),
-      chunked('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS, this.chunkRows),
-    ];
   }
 
   /**
@@ -527,7 +462,14 @@ export class SqlInventoryStore implements InventoryStore {
    * NOTIFY. Rows beyond one chunk per table (a very large commit) go first,
    * in statements of their own, after the id was taken by itself.
    */
-  private async writeChange(tx: SqlTx, kinds: readonly Chunked[], receivedAt: number, eventsInserted: number): Promise<number> {
+  private async writeChange(tx: SqlTx, c: Coalesced, receivedAt: number, eventsInserted: number): Promise<number> {
+    const counters = chunked('counters', UPSERT_COUNTERS, [...c.entries.values()], COUNTER_FIELDS, this.chunkRows);
+    const kinds = [
+      counters,
+      chunked('transfers', UPSERT_TRANSFERS, [...c.transfers.values()], TRANSFER_FIELDS, this.chunkRows),
+      chunked('reservations', UPSERT_RESERVATIONS, [...c.reservations.values()], RESERVATION_FIELDS, this.chunkRows),
+      chunked('positions', UPSERT_POSITIONS, [...c.positions.values()], POSITION_FIELDS, this.chunkRows),
+    ];
     const params: unknown[] = [CHANGES_CHANNEL];
     let change = NEXT_CHANGE_ID;
     let changedBefore: string | null = null;
@@ -538,7 +480,7 @@ export class SqlInventoryStore implements InventoryStore {
       for (const k of kinds) {
         for (const columns of k.overflow) {
           // What a counter chunk changed comes back as text, for the change_log row.
-          const sql = k.name === 'counters' ? `, counters AS (${k.sql(2)}) SELECT ${CHANGED_TEXT('counters')} AS t` : ` ${k.sql(2)}`;
+          const sql = k === counters ? `, counters AS (${k.sql(2)}) SELECT ${CHANGED_TEXT('counters')} AS t` : ` ${k.sql(2)}`;
           const [out] = await tx.query<{ t?: string | null }>(`WITH change AS (SELECT $1::int8 AS id)${sql}`, [row.id, ...columns]);
           if (typeof out?.t === 'string') texts.push(out.t);
         }
@@ -546,32 +488,13 @@ export class SqlInventoryStore implements InventoryStore {
       if (texts.length > 0) changedBefore = texts.join(' ');
       change = `SELECT $${params.push(row.id)}::int8 AS id`;
     }
-    return this.changeStatement(tx, kinds, [], change, params, receivedAt, changedBefore, eventsInserted);
-  }
-
-  /**
-   * The statement that gives a commit its change id (`change`, after the
-   * CTEs in `ctes`, whose parameters are in `params`), upserts the last chunk
-   * of each table, writes the change_log and event_commits rows and NOTIFYs;
-   * resolves to the change id.
-   */
-  private async changeStatement(
-    db: SqlTx,
-    kinds: readonly Chunked[],
-    ctes: string[],
-    change: string,
-    params: unknown[],
-    receivedAt: number,
-    changedBefore: string | null,
-    eventsInserted: number,
-  ): Promise<number> {
-    ctes.push(`change AS MATERIALIZED (${change})`);
+    const ctes = [`change AS MATERIALIZED (${change})`];
     for (const k of kinds) {
       if (k.last === null) continue;
       ctes.push(`${k.name} AS (${k.sql(params.length + 1)})`);
       params.push(...k.last);
     }
-    if (kinds.some((k) => k.name === 'counters' && k.last !== null)) {
+    if (counters.last !== null) {
       ctes.push(`log AS (${INSERT_CHANGE_LOG(params.length + 1)})`);
       params.push(receivedAt, changedBefore);
     }
@@ -583,8 +506,9 @@ export class SqlInventoryStore implements InventoryStore {
     }
     // The NOTIFY is delivered to listeners when (and only if) this transaction commits.
     const sql = `WITH ${ctes.join(',\n')}\nSELECT id, pg_notify($1, id::text) FROM change`;
-    const [row] = await runHot<{ id: number }>(db, sql, params);
+    const [row] = await runHot<{ id: number }>(tx, sql, params);
     if (row === undefined) throw new Error('the commit statement returned no change id');
+    if (row.id % this.pruneEvery === 0) await tx.query(PRUNE_CHANGE_LOG(1), [receivedAt - this.changeLogKeepMs]);
     return row.id;
   }
 
@@ -860,20 +784,13 @@ function runHot<R>(tx: SqlTx, sql: string, params: readonly unknown[]): Promise<
 }
 
 /** One table's rows of a commit as `unnest` column arrays: every chunk but the last, and the last (null: no rows). */
-interface Chunked {
-  name: 'counters' | 'transfers' | 'reservations' | 'positions';
-  sql: (first: number) => string;
-  overflow: unknown[][][];
-  last: unknown[][] | null;
-}
-
 function chunked<T>(
-  name: Chunked['name'],
+  name: string,
   sql: (first: number) => string,
   rows: readonly T[],
   columns: readonly ((row: T) => unknown)[],
   size: number,
-): Chunked {
+): { name: string; sql: (first: number) => string; overflow: unknown[][][]; last: unknown[][] | null } {
   const parts = [...chunks(rows, size)].map((part) => columnsOf(part, columns));
   const last = parts.pop() ?? null;
   return { name, sql, overflow: parts, last };
