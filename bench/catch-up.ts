@@ -137,9 +137,15 @@ interface Item {
   sku: string;
   onHand: number;
   available: number;
-  /** The hub's clock when it answered (single-SKU answers). */
-  at?: number;
+  /** The hub's clock when it answered (single-SKU answers), ISO 8601. */
+  at?: string;
 }
+
+/** An answer's `at` as epoch ms (the hub's clock; same machine), else `fallback`. */
+const answeredAt = (item: Item | null, fallback: number): number => {
+  const t = item?.at === undefined ? NaN : Date.parse(item.at);
+  return Number.isNaN(t) ? fallback : t;
+};
 
 async function hubStoreItems(hub: HubProcess, key: string): Promise<Item[]> {
   const r = await hubGet<{ items: Item[] }>(hub.url, `/inventory?storeId=${STORE}`, key);
@@ -261,13 +267,13 @@ async function main(): Promise<void> {
         if (converged(await hubStoreItems(hub, key), agent)) {
           tConverged = at;
           // Converged somewhere between the last answer that was not and this one.
-          convergedHubAt = one.at ?? Date.now();
+          convergedHubAt = answeredAt(one, Date.now());
           bytesAtConvergence = bytesSentBy(convergedHubAt);
           bytesLowerBound = bytesSentBy(Math.max(lastNotConvergedAt, asked - 1_000));
           break;
         }
       }
-      lastNotConvergedAt = one?.at ?? asked;
+      lastNotConvergedAt = answeredAt(one, asked);
       if (now() > deadline) throw new Error('the hub state did not converge within 60 s');
       await sleep(2);
     }
