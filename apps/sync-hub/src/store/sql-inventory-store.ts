@@ -10,7 +10,7 @@ import {
 } from '@scoville/crdt-inventory';
 import { writeCommitRecords } from './sql-selling-store.js';
 import { COMMIT_LOCK_KEY } from '../db/migrations.js';
-import { copyText, type SqlClient, type SqlTx } from '../db/sql-client.js';
+import { copyText, runHot, type SqlClient, type SqlTx } from '../db/sql-client.js';
 import { chunks, columnsOf } from '../db/unnest.js';
 import type { CommitItem, CommitResult, InventoryStore, LoadedHubState, SyncPosition } from './inventory-store.js';
 
@@ -773,15 +773,6 @@ const EVENT_FIELDS: readonly ((e: InventoryEvent) => unknown)[] = [
   (e) => e.expiresAt ?? null,
   (e) => e.to ?? null,
 ];
-
-/**
- * A statement every commit runs, prepared where the client can: at 5,000
- * events/s in small batches (~400 commits/s) planning them was ~20 % of
- * PostgreSQL's CPU (bench/hub-ingest latency phases, same-run A/B).
- */
-function runHot<R>(tx: SqlTx, sql: string, params: readonly unknown[]): Promise<R[]> {
-  return tx.prepared ? tx.prepared<R>(sql, params) : tx.query<R>(sql, params);
-}
 
 /** One table's rows of a commit as `unnest` column arrays: every chunk but the last, and the last (null: no rows). */
 function chunked<T>(

@@ -1,5 +1,5 @@
 import type { ReplicaId, StoreId } from '@scoville/crdt-inventory';
-import type { SqlClient, SqlTx } from '../db/sql-client.js';
+import { runHot, type SqlClient, type SqlTx } from '../db/sql-client.js';
 import { AnswerKeysTaken, type CartLineRow, type CartRow, type CommitRecords, type SellingStore, type StoredResponse } from './selling-store.js';
 
 const RESPONSES = `
@@ -68,13 +68,12 @@ export async function writeCommitRecords(tx: SqlTx, records: readonly CommitReco
     carts.map((c) => c.expiresAt),
     carts.map((c) => c.createdAt),
   ];
-  // Run at every selling commit: prepared (parsed and planned once per connection) where the client has it.
-  const run = (sql: string, params: unknown[]) => (tx.prepared ? tx.prepared(sql, params) : tx.query(sql, params));
   if (responses.length === 0) {
-    if (carts.length > 0) await run(CARTS(1), cartColumns);
+    if (carts.length > 0) await runHot(tx, CARTS(1), cartColumns);
     return;
   }
-  const stored = carts.length > 0 ? await run(CARTS_AND_RESPONSES, [...responseColumns, ...cartColumns]) : await run(RESPONSES, responseColumns);
+  // Run at every selling commit: prepared where the client has it.
+  const stored = carts.length > 0 ? await runHot(tx, CARTS_AND_RESPONSES, [...responseColumns, ...cartColumns]) : await runHot(tx, RESPONSES, responseColumns);
   if (stored.length === responses.length) return;
   // Fewer rows than answers: some keys were taken (or one key came twice in this commit: not taken).
   const taken = await storedAnswers(tx, TAKEN_ANSWERS, responses);

@@ -179,27 +179,27 @@ export class HubDocs {
 
   /** Safety stock of `sku` at `store`: the store's override, else the catalog's, else 0. */
   safetyStock(store: string, sku: string): number {
-    const bySku = this.safety.get(store);
-    const known = bySku?.get(sku);
-    if (known !== undefined) return known;
-    const catalog = this.docs.get(CATALOG_DOC);
-    const v = catalog ? safetyStockOf(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku) : 0;
-    this.keep(this.safety, bySku, store, sku, v);
-    return v;
+    return this.figure(this.safety, store, sku, safetyStockOf, 0);
   }
 
   /** Low-stock threshold of `sku` at `store` the documents set (override, catalog, local item), or null. */
   lowStockThreshold(store: string, sku: string): number | null {
-    const bySku = this.thresholds.get(store);
+    return this.figure(this.thresholds, store, sku, lowStockThresholdOf, null);
+  }
+
+  /** A figure of the documents, kept in `cache` once read; `none` without a catalog. */
+  private figure<V>(
+    cache: Map<string, Map<string, V>>,
+    store: string,
+    sku: string,
+    read: (catalog: Y.Doc, settings: Y.Doc | null, sku: string) => V,
+    none: V,
+  ): V {
+    let bySku = cache.get(store);
     const known = bySku?.get(sku);
     if (known !== undefined) return known;
     const catalog = this.docs.get(CATALOG_DOC);
-    const v = catalog ? lowStockThresholdOf(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku) : null;
-    this.keep(this.thresholds, bySku, store, sku, v);
-    return v;
-  }
-
-  private keep<V>(cache: Map<string, Map<string, V>>, bySku: Map<string, V> | undefined, store: string, sku: string, v: V): void {
+    const v = catalog ? read(catalog.doc, this.docs.get(settingsDocName(store))?.doc ?? null, sku) : none;
     if (this.cached >= MAX_CACHED) {
       this.forget();
       bySku = undefined;
@@ -207,6 +207,7 @@ export class HubDocs {
     if (bySku === undefined) cache.set(store, (bySku = new Map()));
     bySku.set(sku, v);
     this.cached++;
+    return v;
   }
 
   private forget(): void {
